@@ -1,0 +1,39 @@
+// Package poller owns sockets: it accepts TCP connections, reports readable
+// bytes, writes shared immutable byte slices without ever blocking, and
+// closes. It knows nothing about WebSocket.
+//
+// Two engines implement one small contract:
+//
+//   - "netpoll": github.com/cloudwego/netpoll's EventLoop does accept and
+//     reads. Its Writer/Flush is not used: Flush blocks the caller while the
+//     socket is full, so writes go through this package's own non-blocking
+//     write path (conn_write.go), with a write-readiness epoll of our own.
+//   - "epoll": a native engine on golang.org/x/sys/unix built for density:
+//     N event loops, one shared scratch read buffer per loop, a flat
+//     connection record, no goroutine, timer or buffer per idle connection.
+//
+// The contract (poller.go):
+//
+//   - up: Handler.OnOpen, Handler.OnData (the slice is valid only during the
+//     call; the handler may modify it in place, e.g. to unmask), and
+//     Handler.OnClose, exactly once per connection. Calls for one connection
+//     are never concurrent with each other.
+//   - down: Conn.Write (shared bytes, referenced not copied if they must be
+//     queued), Conn.WriteCopy (copied only if queued), Conn.CloseAfter and
+//     Conn.Close. None of them blocks on the network.
+//
+// Invariants:
+//   - Only the engine touches a socket's file descriptor; writes to one
+//     connection are serialised by Conn.wmu. Lock order for callers:
+//     shard.mu before Conn.wmu; the engine never takes a shard lock.
+//   - Bytes are queued per connection only when the socket would block, and
+//     at most Config.MaxOutbound of them; past that Write reports
+//     ErrOverflow, having already dropped the queue so memory is released at
+//     once.
+//   - A file descriptor number is released (close(2)) only by the engine
+//     after every writer has seen the connection closed, so a late write can
+//     never reach a reused descriptor.
+//
+// This package must never parse WebSocket, hold a lock of another package,
+// or start a goroutine per connection.
+package poller
