@@ -40,3 +40,31 @@ func (c *Conn) Close() { panic("stub") }
 
 // Queued is the number of bytes waiting in c's outbound queue.
 func (c *Conn) Queued() int { panic("stub") }
+
+// ---- internal hooks shared by the engines (implemented in conn_write.go) ----
+//
+// A connection's write readiness is watched by an epoll instance, pollfd:
+//   - epoll engine: the loop's own epoll, where fd is already registered for
+//     input (registered == true): arming adds EPOLLOUT with EPOLL_CTL_MOD and
+//     draining removes it.
+//   - netpoll engine: a write-readiness epoll owned by the engine, where fd is
+//     not registered for input (registered == false): arming adds fd with
+//     EPOLLOUT|EPOLLONESHOT (ADD the first time, MOD after), and markClosed
+//     deletes it.
+// Whoever waits on pollfd calls c.onWritable() when EPOLLOUT fires for fd.
+// Close() never releases the descriptor: it shuts the socket down (SHUT_RDWR),
+// the engine sees EOF/HUP, calls markClosed, then Handler.OnClose, then
+// close(2) (the netpoll engine lets netpoll do the close(2) after our close
+// callback has run).
+
+// newConn makes the record for an accepted or dialled socket.
+func newConn(fd, pollfd int, registered bool, maxOutbound int) *Conn { panic("stub") }
+
+// onWritable flushes the queue after EPOLLOUT; on empty it disarms, and if
+// CloseAfter was asked it half-closes.
+func (c *Conn) onWritable() { panic("stub") }
+
+// markClosed flips the connection to closed under wmu (so no writer can touch
+// fd afterwards), drops the queue and deregisters from pollfd if needed. It
+// reports whether this call did it (true exactly once).
+func (c *Conn) markClosed() bool { panic("stub") }
