@@ -1,0 +1,182 @@
+package frame
+
+import (
+	"bytes"
+	"encoding/json"
+	"hash/fnv"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/gobwas/ws"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// rngFor derives a deterministic generator from the input, so a failing
+// input reproduces its cuts.
+func rngFor(data []byte) *rand.Rand {
+	h := fnv.New64a()
+	h.Write(data)
+	return rand.New(rand.NewPCG(h.Sum64(), uint64(len(data))))
+}
+
+func FuzzDecoder(f *testing.F) {
+	seeds := [][]byte{
+		frm(ws.OpText, true, []byte("hello")),
+		cat(frm(ws.OpText, false, []byte("he\xe2")), frm(ws.OpPing, true, []byte("p")), frm(ws.OpContinuation, true, []byte("\x82\xacllo"))),
+		cat(frm(ws.OpBinary, true, bytes.Repeat([]byte{7}, 300)), frm(ws.OpPong, true, nil), frm(ws.OpClose, true, closeBody(1000, "bye"))),
+		frm(ws.OpClose, true, closeBody(1005, "")),
+		frm(ws.OpText, true, []byte("x"), unmasked),
+		frm(ws.OpText, true, []byte("\xff")),
+		frm(ws.OpBinary, true, []byte("x"), rsv(4)),
+		{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4},
+		{0x82, 0xfe, 0xff, 0xff, 1, 2, 3, 4, 5},
+		{},
+	}
+	for i, s := range seeds {
+		f.Add(s, uint16(i*100))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, maxSel uint16) {
+		max := int(maxSel) + 1
+		whole := feedCuts(data, max, nil)
+		if whole.buffered != 0 {
+			t.Fatalf("Buffered() = %d after Release", whole.buffered)
+		}
+		rng := rngFor(data)
+		for range 4 {
+			cuts := randomCuts(rng, len(data), 1+rng.IntN(8))
+			got := feedCuts(data, max, cuts)
+			if !got.equal(whole) {
+				t.Fatalf("cuts %v:\n got %v\nwhole %v", cuts, got, whole)
+			}
+			if got.buffered != 0 {
+				t.Fatalf("Buffered() = %d after Release", got.buffered)
+			}
+		}
+		if len(data) <= 256 {
+			if got := feedCuts(data, max, byteCuts(len(data))); !got.equal(whole) {
+				t.Fatalf("byte by byte:\n got %v\nwhole %v", got, whole)
+			}
+		}
+	})
+}
+
+func FuzzParseUpgrade(f *testing.F) {
+	f.Add(goodRequest(), "/ws")
+	f.Add(append(goodRequest(), 0x81, 0x80), "/ws")
+	f.Add(replace("GET", "POST /ws HTTP/1.1"), "/ws")
+	f.Add(replace("Sec-WebSocket-Version", "Sec-WebSocket-Version: 8"), "/ws")
+	f.Add(without("Host"), "/")
+	f.Add([]byte("GET / HTTP/1.0\r\n\r\n"), "/")
+	f.Fuzz(func(t *testing.T, data []byte, path string) {
+		n, key, rej := ParseUpgrade(data, path)
+		switch {
+		case rej != nil:
+			if n != 0 || key != nil {
+				t.Fatalf("reject with n=%d key=%q", n, key)
+			}
+		case n > 0:
+			if n > len(data) || n > MaxRequest || !bytes.HasSuffix(data[:n], []byte("\r\n\r\n")) || !validKey(key) {
+				t.Fatalf("accept with n=%d key=%q", n, key)
+			}
+			if !bytes.Contains(data[:n], key) {
+				t.Fatal("key not from the request")
+			}
+		default:
+			if key != nil || len(data) >= MaxRequest {
+				t.Fatalf("wait with key=%q len=%d", key, len(data))
+			}
+		}
+		// A verdict, once reached on a prefix, never changes.
+		rng := rngFor(data)
+		for range 4 {
+			k := rng.IntN(len(data) + 1)
+			pn, _, prej := ParseUpgrade(data[:k], path)
+			if prej == nil && pn == 0 {
+				continue
+			}
+			if pn != n || (prej == nil) != (rej == nil) || (rej != nil && *prej != *rej) {
+				t.Fatalf("prefix %d: n=%d rej=%v; whole: n=%d rej=%v", k, pn, prej, n, rej)
+			}
+		}
+	})
+}
+
+func FuzzDecodeOp(f *testing.F) {
+	for _, s := range []string{
+		`{"op":"sub","ch":"news"}`, `{"op":"pub","ch":"x","data":{"a":[1,2.5,"s",null,true]},"id":"q"}`,
+		`{"op":"unsub","ch":"a\u0062","id":1}`, `{"op":"pub","ch":"x","data":"\ud83d\ude00"}`, `[]`, `{"op":1}`,
+	} {
+		f.Add([]byte(s), true)
+	}
+	for _, b := range [][]byte{
+		mpMap("op", "sub", "ch", "news"), mpMap("op", "pub", "ch", "x", "id", 5, "data", rawMP(mpVal(map[string]any{"a": []any{1, "b", []byte{1}}}))),
+		mpMap("op", "pub", "ch", "x", "data", rawMP{0xd4, 1, 1}), mpMap(1, 2, "op", "unsub", "ch", "y"), {0xc1}, {0xdf, 0xff, 0xff, 0xff, 0xff},
+	} {
+		f.Add(b, false)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, isJSON bool) {
+		// The skipper agrees with the library wherever it accepts.
+		if n := mpSkip(data, 0); n >= 0 {
+			dec := msgpack.NewDecoder(bytes.NewReader(data[:n]))
+			if err := dec.Skip(); err != nil {
+				t.Fatalf("mpSkip accepted %d bytes the library rejects: %v", n, err)
+			}
+		}
+		enc := MsgPack
+		if isJSON {
+			enc = JSON
+		}
+		var op Op
+		if e := DecodeOp(data, enc, &op); e != nil {
+			if e.Code != CodeBadRequest && e.Code != CodeUnknownOp && e.Code != CodeBadChannel {
+				t.Fatalf("error code %d", e.Code)
+			}
+			return
+		}
+		if !ValidChannel(op.Ch) || op.Kind == OpInvalid || (op.Kind == OpPub && !op.HasData) {
+			t.Fatalf("accepted %+v", op)
+		}
+		oneValue := func(v []byte) bool {
+			if enc == JSON {
+				return json.Valid(v)
+			}
+			return mpSkip(v, 0) == len(v)
+		}
+		if enc == JSON && !json.Valid(data) {
+			t.Fatalf("accepted malformed JSON %q", data)
+		}
+		if (op.ID != nil && !oneValue(op.ID)) || (op.HasData && !oneValue(op.Data)) {
+			t.Fatalf("id %q / data %q not one value", op.ID, op.Data)
+		}
+		AppendAck(nil, enc, op.ID)
+		AppendErr(nil, enc, op.ID, 400, "x")
+		if !op.HasData {
+			return
+		}
+		for _, to := range []Enc{JSON, MsgPack} {
+			b, err := AppendMsg(nil, to, op.Ch, 3, op.Data, enc)
+			if err != nil {
+				if to == enc {
+					t.Fatalf("same-encoding AppendMsg: %v", err)
+				}
+				if to == MsgPack && MsgPackCompatible(op.Data) {
+					t.Fatalf("MsgPackCompatible but conversion failed: %v", err)
+				}
+				if to == JSON && JSONCompatible(op.Data) {
+					t.Fatalf("JSONCompatible but conversion failed: %v", err)
+				}
+				continue
+			}
+			if to == JSON && enc == MsgPack && !JSONCompatible(op.Data) {
+				t.Fatalf("converted a value JSONCompatible refuses")
+			}
+			fr, err := ws.ReadFrame(bytes.NewReader(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if to == JSON && !json.Valid(fr.Payload) || to == MsgPack && mpSkip(fr.Payload, 0) != len(fr.Payload) {
+				t.Fatalf("output payload %q malformed", fr.Payload)
+			}
+		}
+	})
+}
