@@ -1,45 +1,74 @@
 package poller
 
+import (
+	"sync"
+)
+
 // Conn is one connection's record, shared by both engines so that the write
 // path (conn_write.go) is plain code on a concrete type. The shard stores
 // *Conn; Ctx points back to the layer above's per-connection state.
 //
-// STUB: fields and methods are filled in by the poller implementation.
+// Size: 80 bytes on amd64 (an 80-byte allocation class; see TestConnSize).
+// An idle connection holds no buffer: q is nil whenever nothing is queued.
+//
+// Field ownership:
+//   - fd, pollfd, maxOut, st: set before the Conn is published, then read-only.
+//   - q, off, queued, state, wflags: guarded by wmu.
+//   - loop, lflags: owned by the epoll loop goroutine that holds the Conn.
 type Conn struct {
 	// Ctx belongs to the layer above (set in Handler.OnOpen).
 	Ctx any
 
-	fd int32
+	q   []qent  // outbound queue by reference; nil while idle
+	st  *wstats // counter stripe (conn_stats.go)
+	wmu sync.Mutex
+
+	fd     int32
+	pollfd int32 // epoll watching write readiness; -1: none (test conns)
+	maxOut int32 // queue bound in bytes
+	off    int32 // bytes of q[0] already written
+	queued int32 // bytes waiting in q (from off on)
+
+	loop   uint8 // epoll engine: index of the owning loop
+	lflags uint8 // epoll engine: loop-owned flags (connecting)
+	state  uint8 // stOpen..stClosed, under wmu
+	wflags uint8 // fRegistered|fArmed|fAdded, under wmu
 }
+
+// qent is one queued slice. pb is non-nil when b lives in a pooled buffer
+// (WriteCopy) that must go back to its pool once written or dropped.
+type qent struct {
+	b  []byte
+	pb *[]byte
+}
+
+// Connection states. Every transition happens under wmu and only moves
+// forward (numerically), except that nothing ever leaves stClosed.
+const (
+	stOpen       uint8 = iota
+	stClosing          // CloseAfter: flush the queue, then shutdown(SHUT_WR)
+	stHalfClosed       // SHUT_WR done; waiting for the peer's EOF or Close
+	stShut             // Close or a write error: SHUT_RDWR done, queue dropped
+	stClosed           // markClosed: the engine may release the descriptor
+)
+
+// wflags bits.
+const (
+	fRegistered uint8 = 1 << iota // fd is in pollfd for input (epoll engine)
+	fArmed                        // EPOLLOUT is requested on pollfd
+	fAdded                        // netpoll write epoll: fd has been ADDed
+)
 
 // Fd is the socket's descriptor (for diagnostics; never close it).
 func (c *Conn) Fd() int { return int(c.fd) }
 
-// Write sends b, which the caller promises never to modify again: if the
-// socket would block, b is queued by reference. It never blocks. Errors:
-// ErrClosed, ErrOverflow.
-func (c *Conn) Write(b []byte) error { panic("stub") }
-
-// Writev is Write for several shared slices, sent with one writev(2) when
-// possible.
-func (c *Conn) Writev(bs [][]byte) error { panic("stub") }
-
-// WriteCopy sends b, copying it (into a pooled buffer) only if it must be
-// queued, so the caller may reuse b as soon as it returns.
-func (c *Conn) WriteCopy(b []byte) error { panic("stub") }
-
-// CloseAfter queues last (shared bytes, exempt from the bound) after what is
-// already queued, then half-closes the connection (shutdown SHUT_WR) once
-// everything is written. Later writes report ErrClosed. The connection is
-// fully closed when the peer closes its side or when Close is called.
-func (c *Conn) CloseAfter(last []byte) { panic("stub") }
-
-// Close closes the connection now, dropping anything queued. Safe from any
-// goroutine, any number of times; OnClose follows once, from the engine.
-func (c *Conn) Close() { panic("stub") }
-
 // Queued is the number of bytes waiting in c's outbound queue.
-func (c *Conn) Queued() int { panic("stub") }
+func (c *Conn) Queued() int {
+	c.wmu.Lock()
+	n := int(c.queued)
+	c.wmu.Unlock()
+	return n
+}
 
 // ---- internal hooks shared by the engines (implemented in conn_write.go) ----
 //
@@ -50,21 +79,33 @@ func (c *Conn) Queued() int { panic("stub") }
 //   - netpoll engine: a write-readiness epoll owned by the engine, where fd is
 //     not registered for input (registered == false): arming adds fd with
 //     EPOLLOUT|EPOLLONESHOT (ADD the first time, MOD after), and markClosed
-//     deletes it.
+//     deletes it. The event's Fd field carries c.Fd().
 // Whoever waits on pollfd calls c.onWritable() when EPOLLOUT fires for fd.
 // Close() never releases the descriptor: it shuts the socket down (SHUT_RDWR),
 // the engine sees EOF/HUP, calls markClosed, then Handler.OnClose, then
 // close(2) (the netpoll engine lets netpoll do the close(2) after our close
 // callback has run).
+//
+// Counters: a new Conn counts into defaultStripes (stripe fd&stripeMask); an
+// engine with its own stripes sets c.st before publishing the Conn, and folds
+// them in Stats (defaultStripes.fold for engines that keep the default).
 
 // newConn makes the record for an accepted or dialled socket.
-func newConn(fd, pollfd int, registered bool, maxOutbound int) *Conn { panic("stub") }
-
-// onWritable flushes the queue after EPOLLOUT; on empty it disarms, and if
-// CloseAfter was asked it half-closes.
-func (c *Conn) onWritable() { panic("stub") }
-
-// markClosed flips the connection to closed under wmu (so no writer can touch
-// fd afterwards), drops the queue and deregisters from pollfd if needed. It
-// reports whether this call did it (true exactly once).
-func (c *Conn) markClosed() bool { panic("stub") }
+func newConn(fd, pollfd int, registered bool, maxOutbound int) *Conn {
+	if maxOutbound <= 0 {
+		maxOutbound = DefaultMaxOutbound
+	}
+	if maxOutbound > 1<<30 {
+		maxOutbound = 1 << 30
+	}
+	c := &Conn{
+		fd:     int32(fd),
+		pollfd: int32(pollfd),
+		maxOut: int32(maxOutbound),
+		st:     defaultStripes.forFd(fd),
+	}
+	if registered {
+		c.wflags = fRegistered
+	}
+	return c
+}
