@@ -10,6 +10,11 @@
 // connection.
 //
 // Lock order: stripe.mu (channel offsets) -> shard.qmu (fan-out queue);
-// shard.mu -> stripe.mu (subscribe); shard.mu -> poller.Conn.wmu (fan-out).
-// Callbacks (OnSlow, OnTimer, OnFanout) are made with no lock held.
+// shard.mu -> stripe.mu (subscribe, unsubscribe, remove); shard.mu ->
+// poller.Conn.wmu (fan-out); Clock.mu -> shard.qmu (ticks); Hub.life ->
+// shard.qmu (Flush). shard.qmu is a leaf. Callbacks (OnSlow, OnTimer,
+// OnFanout, OnTickLag) are made from the shard's worker with no lock held.
+//
+// Only a shard's worker writes fan-out frames to that shard's connections;
+// a connection removed with Remove gets nothing from fan-outs still queued.
 package shard
