@@ -1,0 +1,58 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/starling-ws/starling/frame"
+	"github.com/starling-ws/starling/poller"
+)
+
+// Drain stops accepting, then sends 1001 (going away) to every connection,
+// spread over the first half of ctx's time so that clients' reconnects
+// (against another node, or this one restarted) arrive spread out rather
+// than as one storm. It returns when every connection is gone or ctx ends;
+// the caller then calls Close, which drops whatever is left.
+func (s *Server) Drain(ctx context.Context) error {
+	start := time.Now()
+	s.draining.Store(true)
+	if err := s.eng.StopAccepting(); err != nil {
+		s.log.Warn("drain: stop accepting", "err", err)
+	}
+	var conns []*poller.Conn
+	s.hub.Each(func(c *poller.Conn) { conns = append(conns, c) })
+	s.log.Info("draining", "connections", len(conns))
+
+	window := time.Duration(0)
+	if dl, ok := ctx.Deadline(); ok {
+		window = time.Until(dl) / 2
+	}
+	const batches = 20
+	per := (len(conns) + batches - 1) / batches
+	for i := 0; i < len(conns); i += max(per, 1) {
+		for _, c := range conns[i:min(i+max(per, 1), len(conns))] {
+			if ss, _ := c.Ctx.(*session); ss != nil && ss.beginClose(1001, ByServer) {
+				c.CloseAfter(frame.CloseGoingAway)
+				s.hub.Arm(ss.ref, s.now()+s.tGrace)
+			}
+		}
+		if window > 0 && len(conns) > per {
+			select {
+			case <-ctx.Done():
+			case <-time.After(window / batches):
+			}
+		}
+	}
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for s.open.Load()+s.handshaking.Load() > 0 || s.hub.Stats().Conns > 0 {
+		select {
+		case <-ctx.Done():
+			s.log.Warn("drain deadline reached", "left", s.hub.Stats().Conns, "took", since(start))
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	s.log.Info("drained", "took", since(start))
+	return nil
+}

@@ -1,0 +1,120 @@
+package server
+
+import (
+	"math/rand/v2"
+
+	"github.com/starling-ws/starling/frame"
+	"github.com/starling-ws/starling/poller"
+)
+
+// OnOpen registers a freshly accepted connection with its handshake deadline.
+func (s *Server) OnOpen(c *poller.Conn) {
+	now := s.now()
+	ss := &session{pc: c, srv: s, opened: now}
+	ss.lastSeen.Store(now)
+	c.Ctx = ss
+	s.handshaking.Add(1)
+	ss.ref = s.hub.Add(c, now+s.tHandshake)
+}
+
+// OnData runs a connection's bytes through the handshake or the frame
+// decoder. b belongs to the engine and is unmasked in place.
+func (s *Server) OnData(c *poller.Conn, b []byte) {
+	ss := c.Ctx.(*session)
+	now := s.now()
+	if ss.lastSeen.Load() != now {
+		ss.lastSeen.Store(now)
+	}
+	s.st.bytesIn.add(c.Fd(), uint64(len(b)))
+	switch ss.phase() {
+	case stHandshake:
+		rest, ok := s.handshake(ss, b)
+		if !ok || len(rest) == 0 {
+			return
+		}
+		b = rest
+	case stClosing:
+		// After our close frame, the peer's remaining frames are read and
+		// dropped (RFC 6455 7.1.1: we wait for its close or its FIN).
+		return
+	}
+	s.feed(ss, b)
+}
+
+// feed decodes frames; a protocol failure closes with its code.
+func (s *Server) feed(ss *session, b []byte) {
+	if f := ss.dec.Feed(b, s.cfg.MaxMessage, ss); f != nil {
+		s.fail(ss, uint16(f.Code), f.Reason)
+		return
+	}
+	// Fragment deadline: armed when a fragmented message starts, cleared
+	// when it completes; the wheel entry is pulled in only if it was due later.
+	if ss.dec.Fragmented() {
+		if ss.fragSince.Load() == 0 {
+			now := s.now()
+			ss.fragSince.Store(now)
+			s.hub.Arm(ss.ref, now+s.tFragment)
+		}
+	} else if ss.fragSince.Load() != 0 {
+		ss.fragSince.Store(0)
+	}
+}
+
+// fail sends a close frame for a protocol failure and waits for the peer.
+func (s *Server) fail(ss *session, code uint16, reason string) {
+	if !ss.beginClose(code, ByServer) {
+		return
+	}
+	ss.pc.CloseAfter(closeFrame(code, reason))
+	s.hub.Arm(ss.ref, s.now()+s.tGrace)
+}
+
+// closeFrame returns a prebuilt frame for the codes the server sends, and
+// builds one (rare) for anything else.
+func closeFrame(code uint16, reason string) []byte {
+	switch code {
+	case 1000:
+		return frame.CloseNormal
+	case 1001:
+		return frame.CloseGoingAway
+	case 1002:
+		return frame.CloseProtocol
+	case 1007:
+		return frame.CloseBadData
+	case 1009:
+		return frame.CloseTooBig
+	}
+	return frame.AppendClose(nil, wsCode(code), reason)
+}
+
+// OnClose is the end of every connection: unregister, release, count.
+func (s *Server) OnClose(c *poller.Conn, err error) {
+	ss, _ := c.Ctx.(*session)
+	if ss == nil {
+		return
+	}
+	st, by, code := unpackState(ss.state.Swap(packState(stClosing, ByNetwork, 1006)))
+	switch st {
+	case stOpen:
+		// The TCP connection ended without a close handshake.
+		s.open.Add(-1)
+		by, code = ByNetwork, 1006
+	case stHandshake:
+		s.handshaking.Add(-1)
+		code = 0 // never upgraded: not a WebSocket close
+	}
+	s.hub.Remove(ss.ref)
+	ss.dec.Release()
+	if ss.hs != nil {
+		putHS(ss.hs)
+		ss.hs = nil
+	}
+	if code != 0 {
+		s.st.closes[by][closeIndex(code)].add(c.Fd(), 1)
+	}
+	c.Ctx = nil
+}
+
+// jitter spreads first pings uniformly over one interval so that a burst of
+// connections (a reconnect storm) does not ping in the same second forever.
+func (s *Server) jitter() uint32 { return rand.Uint32N(s.tPing) }

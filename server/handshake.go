@@ -1,0 +1,122 @@
+package server
+
+import (
+	"sync"
+
+	"github.com/starling-ws/starling/frame"
+)
+
+// Handshake buffers exist only while an upgrade request is split over
+// reads. Two size classes: most requests fit 1 KiB; frame.MaxRequest bounds
+// the rest. putHS picks the class from cap.
+var hsPools = [2]sync.Pool{
+	{New: func() any { b := make([]byte, 0, 1<<10); return &b }},
+	{New: func() any { b := make([]byte, 0, frame.MaxRequest); return &b }},
+}
+
+func getHS(n int) *[]byte {
+	if n <= 1<<10 {
+		return hsPools[0].Get().(*[]byte)
+	}
+	return hsPools[1].Get().(*[]byte)
+}
+
+func putHS(b *[]byte) {
+	*b = (*b)[:0]
+	switch cap(*b) {
+	case 1 << 10:
+		hsPools[0].Put(b)
+	case frame.MaxRequest:
+		hsPools[1].Put(b)
+	}
+}
+
+// handshake consumes upgrade-request bytes. It returns the bytes that follow
+// the request (early frames) and whether the connection is now open.
+func (s *Server) handshake(ss *session, b []byte) (rest []byte, ok bool) {
+	req := b
+	if ss.hs != nil {
+		// Bytes past MaxRequest cannot change the verdict (431), so they
+		// are never buffered.
+		if room := frame.MaxRequest - len(*ss.hs); len(b) > room {
+			b = b[:room]
+		}
+		if len(*ss.hs)+len(b) > cap(*ss.hs) {
+			big := getHS(frame.MaxRequest)
+			*big = append(*big, *ss.hs...)
+			putHS(ss.hs)
+			ss.hs = big
+		}
+		*ss.hs = append(*ss.hs, b...)
+		req = *ss.hs
+	}
+	n, key, rej := frame.ParseUpgrade(req, s.cfg.Path)
+	if rej == nil && n == 0 {
+		if len(req) < frame.MaxRequest {
+			if ss.hs == nil {
+				ss.hs = getHS(len(b))
+				*ss.hs = append(*ss.hs, b...)
+			}
+			return nil, false
+		}
+		rej = &frame.Reject{Status: 431, Reason: "too_large"}
+	}
+	if rej == nil && s.draining.Load() {
+		rej = &frame.Reject{Status: 503, Reason: "draining"}
+	}
+	if rej == nil && s.open.Load() >= int64(s.cfg.MaxConns) {
+		rej = &frame.Reject{Status: 503, Reason: "full"}
+		s.limitLog.hit("open connections at -max-conns")
+	}
+	if rej != nil {
+		s.reject(ss, rej)
+		return nil, false
+	}
+	// Accept: 101 written from a stack buffer (WriteCopy copies only if the
+	// fresh socket would block, which it practically never does).
+	var buf [256]byte
+	if err := ss.pc.WriteCopy(frame.AppendAccept(buf[:0], key)); err != nil {
+		return nil, false
+	}
+	if n < len(req) {
+		// Frames sent right behind the request: hand them to the decoder.
+		// If they sit in the pooled buffer, the decoder copies what it keeps.
+		rest = req[n:]
+	}
+	if !ss.state.CompareAndSwap(packState(stHandshake, 0, 0), packState(stOpen, 0, 0)) {
+		return nil, false // a deadline closed it meanwhile
+	}
+	s.handshaking.Add(-1)
+	s.open.Add(1)
+	s.st.accepted.add(ss.pc.Fd(), 1)
+	now := s.now()
+	ss.lastPing = now - s.jitter()
+	s.hub.Arm(ss.ref, ss.lastPing+s.tPing)
+	if ss.hs != nil && len(rest) == 0 {
+		putHS(ss.hs)
+		ss.hs = nil
+	}
+	if ss.hs != nil {
+		// rest aliases the pooled buffer: decode now, then release it.
+		s.feed(ss, rest)
+		putHS(ss.hs)
+		ss.hs = nil
+		return nil, true
+	}
+	return rest, true
+}
+
+// reject answers with an HTTP error and closes once it is written.
+func (s *Server) reject(ss *session, rej *frame.Reject) {
+	s.st.rejected[rejectIndex(rej.Reason)].add(ss.pc.Fd(), 1)
+	s.rejectLog.hit(rej.Reason)
+	if ss.hs != nil {
+		putHS(ss.hs)
+		ss.hs = nil
+	}
+	if !ss.beginClose(0, ByServer) {
+		return
+	}
+	ss.pc.CloseAfter(frame.AppendReject(nil, rej))
+	s.hub.Arm(ss.ref, s.now()+s.tGrace)
+}

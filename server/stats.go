@@ -1,0 +1,125 @@
+package server
+
+import "sync/atomic"
+
+// stripes spreads hot counters over cache lines so that engine loops on
+// different cores do not fight over one line; a counter is folded (summed)
+// only when read, at scrape time.
+const stripes = 16
+
+type stripe struct {
+	v atomic.Uint64
+	_ [56]byte // one cache line per stripe
+}
+
+// counter is a striped monotonic counter. The stripe is picked by the
+// caller's connection descriptor, which is stable and spread.
+type counter struct{ s [stripes]stripe }
+
+func (c *counter) add(key int, n uint64) { c.s[key&(stripes-1)].v.Add(n) }
+
+func (c *counter) load() (sum uint64) {
+	for i := range c.s {
+		sum += c.s[i].v.Load()
+	}
+	return sum
+}
+
+// Reject reasons and close codes are small fixed sets so their counters are
+// arrays, not maps: no lock, no allocation.
+var RejectReasons = [...]string{"bad_request", "bad_method", "bad_version", "not_found", "too_large", "full", "timeout", "draining"}
+
+func rejectIndex(reason string) int {
+	for i, r := range RejectReasons {
+		if r == reason {
+			return i
+		}
+	}
+	return 0
+}
+
+// CloseCodes are the close codes counted one by one; anything else is "other".
+var CloseCodes = [...]uint16{1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 0}
+
+func closeIndex(code uint16) int {
+	for i, c := range CloseCodes[:len(CloseCodes)-1] {
+		if c == code {
+			return i
+		}
+	}
+	return len(CloseCodes) - 1
+}
+
+// Initiators of a close.
+const (
+	ByServer  = iota // we sent the first close frame (or dropped the socket)
+	ByClient         // the client sent the first close frame
+	ByNetwork        // the TCP connection ended without a close handshake (1006)
+	nInitiators
+)
+
+// InitiatorNames label the Initiators for metrics.
+var InitiatorNames = [nInitiators]string{"server", "client", "network"}
+
+type stats struct {
+	accepted   counter
+	rejected   [len(RejectReasons)]counter
+	closes     [nInitiators][len(CloseCodes)]counter
+	msgsIn     counter
+	bytesIn    counter
+	repliesOut counter
+	publishes  counter
+	slow       counter
+	heartbeat  counter // closed for heartbeat silence
+	deadlines  counter // handshake / fragment deadline
+	pings      counter
+}
+
+// Stats is a snapshot of the server's counters (folded at read time).
+type Stats struct {
+	Open              int64
+	Handshaking       int64
+	Accepted          uint64
+	Rejected          map[string]uint64
+	Closes            map[string]map[uint16]uint64 // initiator -> close code (0: other) -> count
+	MessagesIn        uint64
+	BytesIn           uint64
+	RepliesOut        uint64
+	Publishes         uint64
+	SlowConsumers     uint64
+	HeartbeatTimeouts uint64
+	DeadlineCloses    uint64
+	PingsSent         uint64
+}
+
+// Stats folds the counters. It allocates (maps) and is meant for scrapes.
+func (s *Server) Stats() Stats {
+	st := Stats{
+		Open:              s.open.Load(),
+		Handshaking:       s.handshaking.Load(),
+		Accepted:          s.st.accepted.load(),
+		Rejected:          make(map[string]uint64, len(RejectReasons)),
+		Closes:            make(map[string]map[uint16]uint64, nInitiators),
+		MessagesIn:        s.st.msgsIn.load(),
+		BytesIn:           s.st.bytesIn.load(),
+		RepliesOut:        s.st.repliesOut.load(),
+		Publishes:         s.st.publishes.load(),
+		SlowConsumers:     s.st.slow.load(),
+		HeartbeatTimeouts: s.st.heartbeat.load(),
+		DeadlineCloses:    s.st.deadlines.load(),
+		PingsSent:         s.st.pings.load(),
+	}
+	for i, r := range RejectReasons {
+		st.Rejected[r] = s.st.rejected[i].load()
+	}
+	for by := 0; by < nInitiators; by++ {
+		m := make(map[uint16]uint64, len(CloseCodes))
+		for i, code := range CloseCodes {
+			if n := s.st.closes[by][i].load(); n > 0 {
+				m[code] = n
+			}
+		}
+		st.Closes[InitiatorNames[by]] = m
+	}
+	return st
+}

@@ -1,0 +1,109 @@
+package server
+
+import (
+	"github.com/starling-ws/starling/frame"
+	"github.com/starling-ws/starling/poller"
+)
+
+// onTimer runs on the connection's shard worker when its single wheel entry
+// comes due. One entry serves every deadline of the connection: it is
+// always armed for the earliest of the handshake deadline, the close grace,
+// the fragment deadline, the pong deadline and the next ping.
+//
+// Heartbeats are lazy: a connection that sent bytes within the interval is
+// not pinged (its traffic proves it alive), and receiving bytes never
+// touches the wheel, only the atomic lastSeen.
+func (s *Server) onTimer(c *poller.Conn, now uint32) {
+	ss, _ := c.Ctx.(*session)
+	if ss == nil {
+		return
+	}
+	switch ss.phase() {
+	case stHandshake:
+		if now >= ss.opened+s.tHandshake {
+			s.st.deadlines.add(c.Fd(), 1)
+			s.reject(ss, &frame.Reject{Status: 408, Reason: "timeout"})
+			return
+		}
+		s.hub.Arm(ss.ref, ss.opened+s.tHandshake)
+	case stClosing:
+		// The peer did not finish the close handshake within the grace.
+		c.Close()
+	case stOpen:
+		s.heartbeat(ss, now)
+	}
+}
+
+func (s *Server) heartbeat(ss *session, now uint32) {
+	seen := ss.lastSeen.Load()
+	frag := ss.fragSince.Load()
+	if frag != 0 && now >= frag+s.tFragment {
+		s.st.deadlines.add(ss.pc.Fd(), 1)
+		s.timeout(ss)
+		return
+	}
+	var due uint32
+	switch {
+	case ss.pingSent != 0 && seen >= ss.pingSent:
+		ss.pingSent = 0 // answered (any bytes count, not only a pong)
+		fallthrough
+	case ss.pingSent == 0:
+		next := max(seen, ss.lastPing) + s.tPing
+		if now < next {
+			due = next
+			break
+		}
+		if err := ss.pc.Write(frame.PingFrame); err != nil {
+			s.overflowed(ss, err)
+			return
+		}
+		s.st.pings.add(ss.pc.Fd(), 1)
+		ss.lastPing, ss.pingSent = now, now
+		due = now + s.tPong
+	default: // a ping is outstanding and nothing came back
+		if now >= ss.pingSent+s.tPong {
+			s.st.heartbeat.add(ss.pc.Fd(), 1)
+			s.timeout(ss)
+			return
+		}
+		due = ss.pingSent + s.tPong
+	}
+	if frag != 0 {
+		due = min(due, frag+s.tFragment)
+	}
+	s.hub.Arm(ss.ref, due)
+}
+
+// timeout closes a connection that missed a deadline: 1008 with a reason,
+// then the close grace.
+func (s *Server) timeout(ss *session) {
+	if !ss.beginClose(1008, ByServer) {
+		return
+	}
+	ss.pc.CloseAfter(frame.CloseTimeout)
+	s.hub.Arm(ss.ref, s.now()+s.tGrace)
+}
+
+// onSlow is shard's report that a fan-out write met a full outbound queue.
+func (s *Server) onSlow(c *poller.Conn) {
+	if ss, _ := c.Ctx.(*session); ss != nil {
+		s.overflowed(ss, poller.ErrOverflow)
+	}
+}
+
+// overflowed applies the slow-consumer policy: the engine already dropped
+// the queue (memory is back), so send 1008 and give the peer the grace to
+// read it before the socket is closed. Other write errors mean the
+// connection is already going away; the engine reports its close.
+func (s *Server) overflowed(ss *session, err error) {
+	if err != poller.ErrOverflow {
+		return
+	}
+	if !ss.beginClose(1008, ByServer) {
+		return
+	}
+	s.st.slow.add(ss.pc.Fd(), 1)
+	s.slowLog.hit("outbound queue over its bound")
+	ss.pc.CloseAfter(frame.CloseSlow)
+	s.hub.Arm(ss.ref, s.now()+s.tGrace)
+}
