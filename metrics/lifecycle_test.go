@@ -1,0 +1,49 @@
+package metrics_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/starling-ws/starling/metrics"
+)
+
+// TestReadyzStalledReactor: with the clock stopped no wheel tick runs, and
+// /readyz turns 503 once StallAfter passes; ticks bring it back.
+func TestReadyzStalledReactor(t *testing.T) {
+	r := startRigOpts(t, "epoll", nil, metrics.Options{SummaryEvery: -1, StallAfter: 300 * time.Millisecond})
+	waitFor(t, "a first wheel tick", func() bool {
+		return scrape(t, r.base+"/metrics").value("starling_tick_lag_seconds") >= 1
+	})
+	if code, body := r.get(t, "/readyz"); code != 200 {
+		t.Fatalf("/readyz while ticking: %d %q", code, body)
+	}
+	r.clock.Stop()
+	waitFor(t, "/readyz to report the stall", func() bool {
+		code, body := r.get(t, "/readyz")
+		return code == 503 && strings.Contains(body, "no wheel tick")
+	})
+	if v := scrape(t, r.base+"/metrics").value("starling_ready"); v != 0 {
+		t.Fatalf("starling_ready = %v while stalled", v)
+	}
+	r.clock.Start()
+	waitFor(t, "/readyz to recover once ticks run", func() bool {
+		code, _ := r.get(t, "/readyz")
+		return code == 200
+	})
+}
+
+// TestSummaryLine: the periodic line carries the figures, one per period.
+func TestSummaryLine(t *testing.T) {
+	r := startRigOpts(t, "epoll", nil, metrics.Options{SummaryEvery: 100 * time.Millisecond})
+	dial(t, r.wsAddr).upgrade()
+	dial(t, r.wsAddr).request("/nope", "13")
+	waitFor(t, "a summary line with the connection and the rejection", func() bool {
+		logs := r.logs.String()
+		return strings.Contains(logs, "msg=summary connections=1 ") && strings.Contains(logs, " rejected=1 ")
+	})
+	time.Sleep(350 * time.Millisecond)
+	if n := strings.Count(r.logs.String(), "msg=summary"); n < 2 || n > 12 {
+		t.Fatalf("%d summary lines in ~0.5s at 100ms, want a handful", n)
+	}
+}
