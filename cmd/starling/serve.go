@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/starling-ws/starling/metrics"
+	"github.com/starling-ws/starling/poller"
+	"github.com/starling-ws/starling/server"
+	"github.com/starling-ws/starling/shard"
+)
+
+// serveConfig is everything `starling serve` is told by its flags.
+type serveConfig struct {
+	server    server.Config
+	engine    poller.Config
+	engName   string
+	drain     time.Duration
+	logLevel  string
+	logFormat string
+	adminAddr string
+	pprof     bool
+}
+
+func serveFlags(fs *flag.FlagSet) *serveConfig {
+	c := &serveConfig{server: server.Defaults()}
+	s := &c.server
+	fs.StringVar(&c.engine.Addr, "addr", ":8080", "listen address for WebSocket clients")
+	fs.StringVar(&s.Path, "path", s.Path, "WebSocket upgrade path")
+	fs.StringVar(&c.engName, "engine", defaultEngine, "reactor engine: epoll (native, dense) or netpoll (cloudwego/netpoll)")
+	fs.IntVar(&c.engine.Loops, "loops", 0, "event loops for the epoll engine (0: GOMAXPROCS)")
+	fs.IntVar(&s.Shards, "shards", 0, "connection/channel shards, a power of two (0: next power of two >= GOMAXPROCS)")
+	fs.IntVar(&s.MaxConns, "max-conns", s.MaxConns, "WebSocket connections; upgrades beyond get 503")
+	fs.IntVar(&s.MaxMessage, "max-message", s.MaxMessage, "largest message payload in bytes (reassembled); larger closes with 1009")
+	fs.IntVar(&c.engine.MaxOutbound, "max-outbound", poller.DefaultMaxOutbound, "unsent bytes queued per connection; past it the client is closed with 1008")
+	fs.IntVar(&s.MaxSubscriptions, "max-subscriptions", s.MaxSubscriptions, "channels one connection may subscribe to")
+	fs.DurationVar(&s.PingInterval, "ping-interval", s.PingInterval, "server ping period for idle connections (spread by jitter)")
+	fs.DurationVar(&s.PongTimeout, "pong-timeout", s.PongTimeout, "close a connection this long after an unanswered ping")
+	fs.DurationVar(&s.HandshakeTimeout, "handshake-timeout", s.HandshakeTimeout, "time from accept to a complete upgrade request")
+	fs.DurationVar(&s.FragmentTimeout, "fragment-timeout", s.FragmentTimeout, "time from a message's first fragment to its last")
+	fs.DurationVar(&s.CloseGrace, "close-grace", s.CloseGrace, "time the peer gets to finish a close handshake")
+	fs.DurationVar(&c.drain, "drain-timeout", 10*time.Second, "on SIGTERM: time to close connections with 1001 (spread over the first half)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.adminAddr, "admin-addr", "127.0.0.1:9090", "admin HTTP listener for /metrics, /healthz, /readyz (\"\" disables)")
+	fs.BoolVar(&c.pprof, "pprof", false, "serve /debug/pprof/ on the admin listener")
+	return c
+}
+
+// defaultEngine is chosen by the bench (README: "Engines side by side").
+const defaultEngine = "epoll"
+
+func (c *serveConfig) validate() error {
+	if c.engName != "epoll" && c.engName != "netpoll" {
+		return fmt.Errorf("-engine must be epoll or netpoll, got %q", c.engName)
+	}
+	if c.engine.Loops < 0 {
+		return fmt.Errorf("-loops must be >= 0, got %d", c.engine.Loops)
+	}
+	if c.engine.MaxOutbound < 1024 {
+		return fmt.Errorf("-max-outbound must be >= 1024, got %d", c.engine.MaxOutbound)
+	}
+	if c.drain < 0 {
+		return fmt.Errorf("-drain-timeout must be >= 0, got %v", c.drain)
+	}
+	if _, err := parseLevel(c.logLevel); err != nil {
+		return err
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		return fmt.Errorf("-log-format must be text or json, got %q", c.logFormat)
+	}
+	if c.adminAddr != "" {
+		if _, _, err := net.SplitHostPort(c.adminAddr); err != nil {
+			return fmt.Errorf("-admin-addr must be host:port or \"\", got %q", c.adminAddr)
+		}
+	}
+	if c.pprof && c.adminAddr == "" {
+		return fmt.Errorf("-pprof needs the admin listener (-admin-addr is \"\")")
+	}
+	return c.server.Validate()
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("-log-level must be debug, info, warn or error, got %q", s)
+	}
+	return l, nil
+}
+
+func newLogger(w io.Writer, format, level string) *slog.Logger {
+	l, _ := parseLevel(level)
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serveMain(args []string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfg := serveFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if err := cfg.validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "starling serve:", err)
+		return 2
+	}
+	log := newLogger(os.Stderr, cfg.logFormat, cfg.logLevel)
+	slog.SetDefault(log)
+	cfg.server.Logger, cfg.engine.Logger = log, log
+	checkNoFile(log, cfg.server.MaxConns)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg, log, nil); err != nil {
+		log.Error("serve", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// serve builds the parts, serves until ctx ends, then drains and stops them
+// in reverse order. ready, if set, receives the server once it accepts.
+func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<- *server.Server) error {
+	// Metrics first: its RSS baseline must predate every connection, and
+	// its histograms are the server's fan-out and tick-lag hooks.
+	met := metrics.New(metrics.Options{Logger: log})
+	cfg.server.OnFanout, cfg.server.OnTickLag = met.ObserveFanout, met.ObserveTickLag
+	eng, err := poller.New(cfg.engName, cfg.engine)
+	if err != nil {
+		return err
+	}
+	clock := shard.NewClock()
+	clock.Start()
+	defer clock.Stop()
+	srv, err := server.New(cfg.server, eng, clock)
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	met.Attach(srv)
+	admin, err := met.Serve(cfg.adminAddr, cfg.pprof)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	if ready != nil {
+		ready <- srv
+	}
+	<-ctx.Done()
+
+	met.BeginShutdown() // /readyz says 503 before the first 1001 goes out
+	log.Info("shutdown: draining", "timeout", cfg.drain)
+	dctx, cancel := context.WithTimeout(context.Background(), cfg.drain)
+	defer cancel()
+	_ = srv.Drain(dctx)
+	err = srv.Close()
+	if aerr := admin.Close(); aerr != nil {
+		log.Warn("admin listener close", "err", aerr)
+	}
+	log.Info("stopped")
+	return err
+}
+
+// checkNoFile says, in one line, what to raise when the descriptor limit
+// cannot hold -max-conns (plus listeners, epoll and log files).
+func checkNoFile(log *slog.Logger, maxConns int) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return
+	}
+	need := uint64(maxConns) + 64 + uint64(runtime.GOMAXPROCS(0))*2
+	if rl.Cur >= need {
+		return
+	}
+	log.Warn(fmt.Sprintf("RLIMIT_NOFILE is %d but -max-conns %d needs %d: raise it (systemd LimitNOFILE=%d, or ulimit -n %d; fs.nr_open must allow it, see scripts/sysctl.sh check) or lower -max-conns",
+		rl.Cur, maxConns, need, need, need), "nofile", rl.Cur, "hard", rl.Max, "need", need)
+}
