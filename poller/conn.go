@@ -57,6 +57,7 @@ const (
 	fRegistered uint8 = 1 << iota // fd is in pollfd for input (epoll engine)
 	fArmed                        // EPOLLOUT is requested on pollfd
 	fAdded                        // netpoll write epoll: fd has been ADDed
+	fHeadCut                      // q[0] is the rest of a slice already partly on the wire
 )
 
 // Fd is the socket's descriptor (for diagnostics; never close it).

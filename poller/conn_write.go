@@ -47,11 +47,13 @@ func (c *Conn) write(b []byte, copyIt bool) error {
 	if len(b) == 0 {
 		return nil
 	}
+	started := false // part of b is on the wire
 	if len(c.q) == 0 {
 		n, errno := sysWrite(c.fd, b)
 		if n > 0 {
 			c.st.bytesOut.Add(uint64(n))
 			b = b[n:]
+			started = true
 		}
 		if len(b) == 0 {
 			return nil
@@ -64,10 +66,17 @@ func (c *Conn) write(b []byte, copyIt bool) error {
 	// The bound applies to what would be waiting, not to what the kernel
 	// already took.
 	if int(c.queued)+len(b) > int(c.maxOut) {
-		c.overflow()
+		var partial []byte
+		if started {
+			partial = b
+		}
+		c.overflow(partial, copyIt)
 		return ErrOverflow
 	}
 	c.push(b, copyIt)
+	if started {
+		c.wflags |= fHeadCut
+	}
 	c.st.wouldBlock.Add(1)
 	return c.arm()
 }
@@ -126,8 +135,15 @@ func (c *Conn) Writev(bs [][]byte) error {
 		return nil
 	}
 	if int(c.queued)+rest > int(c.maxOut) {
-		c.overflow()
+		var partial []byte
+		if off > 0 {
+			partial = bs[i][off:]
+		}
+		c.overflow(partial, false)
 		return ErrOverflow
+	}
+	if off > 0 && len(c.q) == 0 {
+		c.wflags |= fHeadCut
 	}
 	for j := i; j < len(bs); j++ {
 		p := bs[j]
@@ -302,6 +318,7 @@ func (c *Conn) consume(n int) {
 		*h = qent{}
 		c.q = c.q[1:]
 		c.off = 0
+		c.wflags &^= fHeadCut
 	}
 	if len(c.q) == 0 {
 		c.q = nil // release the backing array: idle connections hold nothing
@@ -316,12 +333,39 @@ func (c *Conn) dropQueue() {
 	}
 	c.st.queued.Add(-int64(c.queued))
 	c.q, c.off, c.queued = nil, 0, 0
+	c.wflags &^= fHeadCut
 }
 
-func (c *Conn) overflow() {
-	c.dropQueue()
+// overflow drops the queue to release its memory at once, except the
+// unsent rest of a slice that is already partly on the wire: the peer's
+// stream must stay cut at a slice boundary (for WebSocket, a frame
+// boundary) so that what the caller sends next, typically a close frame
+// with CloseAfter, arrives intact. partial is that rest when it belongs to
+// the slice being written now (the queue was empty).
+func (c *Conn) overflow(partial []byte, copyIt bool) {
+	if len(c.q) > 0 && (c.off > 0 || c.wflags&fHeadCut != 0) {
+		head := c.q[0]
+		for i := 1; i < len(c.q); i++ {
+			if pb := c.q[i].pb; pb != nil {
+				putBuf(pb)
+			}
+		}
+		rest := int32(len(head.b)) - c.off
+		c.st.queued.Add(-int64(c.queued - rest))
+		c.q, c.queued = []qent{head}, rest // a fresh array: the old one pinned every dropped slice
+	} else {
+		c.dropQueue()
+		if len(partial) > 0 {
+			c.push(partial, copyIt)
+			c.wflags |= fHeadCut
+		}
+	}
 	c.st.overflows.Add(1)
-	c.disarm()
+	if len(c.q) == 0 {
+		c.disarm()
+	} else {
+		_ = c.arm()
+	}
 }
 
 // fail shuts the socket down after Close or a write error; the engine sees

@@ -72,8 +72,19 @@ func (s *Server) handshake(ss *session, b []byte) (rest []byte, ok bool) {
 		s.reject(ss, rej)
 		return nil, false
 	}
-	// Accept: 101 written from a stack buffer (WriteCopy copies only if the
-	// fresh socket would block, which it practically never does).
+	// Open the session before the 101 leaves, so that whatever the client
+	// does once it reads the 101 finds an open session, never a handshake
+	// deadline firing late.
+	if !ss.state.CompareAndSwap(packState(stHandshake, 0, 0), packState(stOpen, 0, 0)) {
+		return nil, false // a deadline closed it meanwhile
+	}
+	s.handshaking.Add(-1)
+	s.open.Add(1)
+	s.st.accepted.add(ss.pc.Fd(), 1)
+	ss.lastPing = s.now() - s.jitter()
+	s.hub.Arm(ss.ref, ss.lastPing+s.tPing)
+	// 101 from a stack buffer: WriteCopy copies only if the fresh socket
+	// would block, which it practically never does.
 	var buf [256]byte
 	if err := ss.pc.WriteCopy(frame.AppendAccept(buf[:0], key)); err != nil {
 		return nil, false
@@ -83,15 +94,6 @@ func (s *Server) handshake(ss *session, b []byte) (rest []byte, ok bool) {
 		// If they sit in the pooled buffer, the decoder copies what it keeps.
 		rest = req[n:]
 	}
-	if !ss.state.CompareAndSwap(packState(stHandshake, 0, 0), packState(stOpen, 0, 0)) {
-		return nil, false // a deadline closed it meanwhile
-	}
-	s.handshaking.Add(-1)
-	s.open.Add(1)
-	s.st.accepted.add(ss.pc.Fd(), 1)
-	now := s.now()
-	ss.lastPing = now - s.jitter()
-	s.hub.Arm(ss.ref, ss.lastPing+s.tPing)
 	if ss.hs != nil && len(rest) == 0 {
 		putHS(ss.hs)
 		ss.hs = nil
