@@ -33,7 +33,7 @@ func (s *Server) Drain(ctx context.Context) error {
 		for _, c := range conns[i:min(i+max(per, 1), len(conns))] {
 			if ss, _ := c.Ctx.(*session); ss != nil && ss.beginClose(1001, ByServer) {
 				c.CloseAfter(frame.CloseGoingAway)
-				s.hub.Arm(ss.ref, s.now()+s.tGrace)
+				s.hub.Arm(ss.ref(), s.now()+s.tGrace)
 			}
 		}
 		if window > 0 && len(conns) > per {

@@ -14,7 +14,7 @@ func (s *Server) OnOpen(c *poller.Conn) {
 	ss.lastSeen.Store(now)
 	c.Ctx = ss
 	s.handshaking.Add(1)
-	ss.ref = s.hub.Add(c, now+s.tHandshake)
+	ss.refv.Store(uint64(s.hub.Add(c, now+s.tHandshake)))
 }
 
 // OnData runs a connection's bytes through the handshake or the frame
@@ -53,7 +53,7 @@ func (s *Server) feed(ss *session, b []byte) {
 		if ss.fragSince.Load() == 0 {
 			now := s.now()
 			ss.fragSince.Store(now)
-			s.hub.Arm(ss.ref, now+s.tFragment)
+			s.hub.Arm(ss.ref(), now+s.tFragment)
 		}
 	} else if ss.fragSince.Load() != 0 {
 		ss.fragSince.Store(0)
@@ -66,7 +66,7 @@ func (s *Server) fail(ss *session, code uint16, reason string) {
 		return
 	}
 	ss.pc.CloseAfter(closeFrame(code, reason))
-	s.hub.Arm(ss.ref, s.now()+s.tGrace)
+	s.hub.Arm(ss.ref(), s.now()+s.tGrace)
 }
 
 // closeFrame returns a prebuilt frame for the codes the server sends, and
@@ -103,7 +103,7 @@ func (s *Server) OnClose(c *poller.Conn, err error) {
 		s.handshaking.Add(-1)
 		code = 0 // never upgraded: not a WebSocket close
 	}
-	s.hub.Remove(ss.ref)
+	s.hub.Remove(ss.ref())
 	ss.dec.Release()
 	if ss.hs != nil {
 		putHS(ss.hs)

@@ -69,6 +69,10 @@ func (s *Server) handshake(ss *session, b []byte) (rest []byte, ok bool) {
 		s.limitLog.hit("open connections at -max-conns")
 	}
 	if rej != nil {
+		if ss.hs != nil {
+			putHS(ss.hs)
+			ss.hs = nil
+		}
 		s.reject(ss, rej)
 		return nil, false
 	}
@@ -82,7 +86,7 @@ func (s *Server) handshake(ss *session, b []byte) (rest []byte, ok bool) {
 	s.open.Add(1)
 	s.st.accepted.add(ss.pc.Fd(), 1)
 	ss.lastPing = s.now() - s.jitter()
-	s.hub.Arm(ss.ref, ss.lastPing+s.tPing)
+	s.hub.Arm(ss.ref(), ss.lastPing+s.tPing)
 	// 101 from a stack buffer: WriteCopy copies only if the fresh socket
 	// would block, which it practically never does.
 	var buf [256]byte
@@ -108,17 +112,15 @@ func (s *Server) handshake(ss *session, b []byte) (rest []byte, ok bool) {
 	return rest, true
 }
 
-// reject answers with an HTTP error and closes once it is written.
+// reject answers with an HTTP error and closes once it is written. It may
+// run on the shard worker (handshake deadline), so it never touches hs,
+// which belongs to OnData; OnClose releases it.
 func (s *Server) reject(ss *session, rej *frame.Reject) {
 	s.st.rejected[rejectIndex(rej.Reason)].add(ss.pc.Fd(), 1)
 	s.rejectLog.hit(rej.Reason)
-	if ss.hs != nil {
-		putHS(ss.hs)
-		ss.hs = nil
-	}
 	if !ss.beginClose(0, ByServer) {
 		return
 	}
 	ss.pc.CloseAfter(frame.AppendReject(nil, rej))
-	s.hub.Arm(ss.ref, s.now()+s.tGrace)
+	s.hub.Arm(ss.ref(), s.now()+s.tGrace)
 }

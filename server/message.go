@@ -33,11 +33,11 @@ func (ss *session) Message(text bool, p []byte) {
 			ss.replyErr(enc, op.ID, frame.CodeTooMany, "subscription limit reached (-max-subscriptions)")
 			return
 		}
-		if s.hub.Subscribe(ss.ref, op.Ch, uint8(enc)) {
+		if s.hub.Subscribe(ss.ref(), op.Ch, uint8(enc)) {
 			ss.nsubs++
 		}
 	case frame.OpUnsub:
-		if s.hub.Unsubscribe(ss.ref, op.Ch) {
+		if s.hub.Unsubscribe(ss.ref(), op.Ch) {
 			ss.nsubs--
 		}
 	case frame.OpPub:
@@ -92,7 +92,7 @@ func (ss *session) Close(code ws.StatusCode, _ []byte) {
 		reply = frame.AppendClose(nil, code, "")
 	}
 	ss.pc.CloseAfter(reply)
-	ss.srv.hub.Arm(ss.ref, ss.srv.now()+ss.srv.tGrace)
+	ss.srv.hub.Arm(ss.ref(), ss.srv.now()+ss.srv.tGrace)
 }
 
 // closeEmpty is a close frame without a status, the echo of one without.

@@ -21,7 +21,7 @@ const (
 // non-nil only while a handshake request is split over reads, and the
 // decoder holds a pooled buffer only while a frame is incomplete.
 //
-// Field owners: pc, srv, ref are set in OnOpen and never change. hs, dec,
+// Field owners: pc, srv, refv are set in OnOpen and never change. hs, dec,
 // nsubs are touched only from OnData (serialised by the engine). state,
 // lastSeen and fragSince are atomics because the shard worker reads them in
 // OnTimer. lastPing and pingSent are touched only from OnTimer (one shard
@@ -29,9 +29,11 @@ const (
 type session struct {
 	pc  *poller.Conn
 	srv *Server
-	ref shard.Ref
-	hs  *[]byte // pooled; only while a handshake request is incomplete
-	dec frame.Decoder
+	// refv is the shard.Ref, atomic because the wheel may fire on the shard
+	// worker before OnOpen has stored what Add returned.
+	refv atomic.Uint64
+	hs   *[]byte // pooled; only while a handshake request is incomplete
+	dec  frame.Decoder
 
 	// state packs the session state (low byte), and once closing, the
 	// close initiator (next byte) and code (high half), so that the first
@@ -50,6 +52,8 @@ func packState(st uint32, by uint8, code uint16) uint32 { return st | uint32(by)
 func unpackState(v uint32) (st uint32, by uint8, code uint16) {
 	return v & 0xff, uint8(v >> 8), uint16(v >> 16)
 }
+
+func (s *session) ref() shard.Ref { return shard.Ref(s.refv.Load()) }
 
 // phase is the session state without the close details.
 func (s *session) phase() uint32 { return s.state.Load() & 0xff }

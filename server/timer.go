@@ -25,7 +25,7 @@ func (s *Server) onTimer(c *poller.Conn, now uint32) {
 			s.reject(ss, &frame.Reject{Status: 408, Reason: "timeout"})
 			return
 		}
-		s.hub.Arm(ss.ref, ss.opened+s.tHandshake)
+		s.hub.Arm(ss.ref(), ss.opened+s.tHandshake)
 	case stClosing:
 		// The peer did not finish the close handshake within the grace.
 		c.Close()
@@ -71,7 +71,7 @@ func (s *Server) heartbeat(ss *session, now uint32) {
 	if frag != 0 {
 		due = min(due, frag+s.tFragment)
 	}
-	s.hub.Arm(ss.ref, due)
+	s.hub.Arm(ss.ref(), due)
 }
 
 // timeout closes a connection that missed a deadline: 1008 with a reason,
@@ -81,7 +81,7 @@ func (s *Server) timeout(ss *session) {
 		return
 	}
 	ss.pc.CloseAfter(frame.CloseTimeout)
-	s.hub.Arm(ss.ref, s.now()+s.tGrace)
+	s.hub.Arm(ss.ref(), s.now()+s.tGrace)
 }
 
 // onSlow is shard's report that a fan-out write met a full outbound queue.
@@ -105,5 +105,5 @@ func (s *Server) overflowed(ss *session, err error) {
 	s.st.slow.add(ss.pc.Fd(), 1)
 	s.slowLog.hit("outbound queue over its bound")
 	ss.pc.CloseAfter(frame.CloseSlow)
-	s.hub.Arm(ss.ref, s.now()+s.tGrace)
+	s.hub.Arm(ss.ref(), s.now()+s.tGrace)
 }
