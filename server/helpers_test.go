@@ -97,8 +97,10 @@ func dialRaw(t *testing.T, addr string) *rawConn {
 		t.Fatalf("dial: %v", err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return &rawConn{t: t, c: c, br: bufio.NewReader(c)}
+	return &rawConn{t: t, c: c, br: newReader(c)}
 }
+
+func newReader(c net.Conn) *bufio.Reader { return bufio.NewReaderSize(c, 64<<10) }
 
 const testKey = "dGhlIHNhbXBsZSBub25jZQ=="
 

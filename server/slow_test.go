@@ -1,0 +1,115 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gorilla/websocket"
+
+	"github.com/starling-ws/starling/poller"
+)
+
+// A client that stops reading is closed with 1008 once its queue passes
+// -max-outbound, while 50 others receive every message, in order.
+func TestSlowConsumerClosedOthersUnaffected(t *testing.T) {
+	eachEngine(t, func(t *testing.T, engine string) {
+		ts := startServer(t, engine, opts{eng: func(c *poller.Config) { c.MaxOutbound = 64 << 10 }})
+
+		// The stalled client: a tiny receive window, and it never reads.
+		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+			return rc.Control(func(fd uintptr) {
+				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			})
+		}}
+		sc, err := d.DialContext(context.Background(), "tcp", ts.addr)
+		must(t, err)
+		stalled := &rawConn{t: t, c: sc, br: newReader(sc)}
+		t.Cleanup(func() { sc.Close() })
+		stalled.upgrade()
+		stalled.sendJSON(jsonOp("sub", "feed", 1, nil))
+		expectKV(t, stalled.nextJSON(), "op", "ack")
+
+		const readers = 50
+		payload := strings.Repeat("x", 4000)
+		type result struct {
+			n   int
+			err error
+		}
+		results := make(chan result, readers)
+		var ready sync.WaitGroup
+		ready.Add(readers)
+		for i := 0; i < readers; i++ {
+			c, _, err := websocket.DefaultDialer.Dial(ts.url, nil)
+			must(t, err)
+			t.Cleanup(func() { c.Close() })
+			go func() {
+				c.WriteJSON(jsonOp("sub", "feed", 1, nil))
+				var ack map[string]any
+				c.ReadJSON(&ack)
+				ready.Done()
+				next := uint64(1)
+				for {
+					c.SetReadDeadline(time.Now().Add(20 * time.Second))
+					var m struct {
+						Off  uint64 `json:"off"`
+						Data string `json:"data"`
+					}
+					if err := c.ReadJSON(&m); err != nil {
+						results <- result{int(next - 1), err}
+						return
+					}
+					if m.Off != next {
+						results <- result{int(next - 1), fmt.Errorf("offset %d, want %d", m.Off, next)}
+						return
+					}
+					if m.Data == "end" {
+						results <- result{int(next), nil}
+						return
+					}
+					next++
+				}
+			}()
+		}
+		ready.Wait()
+
+		pub := dialRaw(t, ts.addr).upgrade()
+		sent := 0
+		for sent < 5000 && ts.srv.Stats().SlowConsumers == 0 {
+			for i := 0; i < 50; i++ {
+				pub.sendJSON(jsonOp("pub", "feed", nil, payload))
+				sent++
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if ts.srv.Stats().SlowConsumers != 1 {
+			t.Fatalf("no slow consumer after %d publishes of 4 KB", sent)
+		}
+		// Keep publishing after the eviction: the others must get it all.
+		for i := 0; i < 200; i++ {
+			pub.sendJSON(jsonOp("pub", "feed", nil, payload))
+			sent++
+		}
+		pub.sendJSON(jsonOp("pub", "feed", nil, "end"))
+		sent++
+		for i := 0; i < readers; i++ {
+			r := <-results
+			if r.err != nil || r.n != sent {
+				t.Fatalf("reader got %d of %d: %v", r.n, sent, r.err)
+			}
+		}
+		// The stalled client, reading at last, finds whole frames and then
+		// the 1008 close (the queue was dropped at a frame boundary).
+		stalled.expectClose(1008)
+	})
+}
+
+var _ = json.Marshal
+var _ = ws.OpText
