@@ -15,13 +15,20 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/starling-ws/starling/poller"
+	"github.com/starling-ws/starling/server"
 )
 
 // A client that stops reading is closed with 1008 once its queue passes
 // -max-outbound, while 50 others receive every message, in order.
 func TestSlowConsumerClosedOthersUnaffected(t *testing.T) {
 	eachEngine(t, func(t *testing.T, engine string) {
-		ts := startServer(t, engine, opts{eng: func(c *poller.Config) { c.MaxOutbound = 64 << 10 }})
+		ts := startServer(t, engine, opts{
+			eng: func(c *poller.Config) { c.MaxOutbound = 64 << 10 },
+			// The stalled client reads only after the others are done, which
+			// under -race takes longer than the default grace; past the grace
+			// the server hard-closes, cutting whatever was still queued.
+			srv: func(c *server.Config) { c.CloseGrace = 2 * time.Minute },
+		})
 
 		// The stalled client: a tiny receive window, and it never reads.
 		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
