@@ -1,0 +1,389 @@
+package bench
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/gobwas/ws"
+
+	"github.com/starling-ws/starling/poller"
+)
+
+// The client side of a worker: a poller.Handler on the epoll engine's
+// dialled sockets, with no goroutine per connection. Each connection carries
+// a cconn with its handshake/frame state; everything shared is either an
+// atomic counter or under client.mu (the histogram, the per-publish arrays,
+// the list of open connections).
+
+// dialCfg is what a batch of dialled connections does once open.
+type dialCfg struct {
+	raw      bool
+	pub      bool
+	prefix   string
+	channels int
+	base     int
+	req      []byte // the upgrade request, built once per batch
+}
+
+type cconn struct {
+	c       *poller.Conn
+	cfg     *dialCfg
+	idx     int  // order of opening within the worker (picks the channel)
+	pos     int  // index in client.conns or client.pubs, -1 if not listed
+	open    bool // handshake done; touched only from this conn's handler calls
+	dropped atomic.Bool
+	buf     []byte // incomplete handshake reply or frame tail
+}
+
+// Latencies are recorded in microseconds, 1 µs to 2 minutes, 3 digits.
+const histMaxMicros = 120_000_000
+
+func newHist() *hdr.Histogram { return hdr.New(1, histMaxMicros, 3) }
+
+type client struct {
+	cfg     atomic.Pointer[dialCfg]
+	nextIdx atomic.Int64
+
+	dialled, dialErr, opened, handshakes, rejected, connFail atomic.Int64
+	open, unexpected, dropped, subacks, pubacks, errReplies  atomic.Int64
+	published, pubErr, msgs, bytesIn, pings, closes          atomic.Int64
+	pubDone                                                  atomic.Bool
+
+	mu    sync.Mutex
+	conns []*cconn // established subscriber/plain connections
+	pubs  []*cconn // established publisher connections
+	hist  *hdr.Histogram
+	last  []int64 // per publish seq: latest delivery latency (ns)
+	got   []int32 // per publish seq: deliveries
+}
+
+func newClient() *client { return &client{hist: newHist()} }
+
+func (cl *client) stats() *WStats {
+	return &WStats{
+		Dialled: cl.dialled.Load(), DialErr: cl.dialErr.Load(), Opened: cl.opened.Load(),
+		Handshakes: cl.handshakes.Load(), Rejected: cl.rejected.Load(), ConnFail: cl.connFail.Load(),
+		Open: cl.open.Load(), Unexpected: cl.unexpected.Load(), Dropped: cl.dropped.Load(),
+		Subacks: cl.subacks.Load(), Pubacks: cl.pubacks.Load(), ErrReplies: cl.errReplies.Load(),
+		Published: cl.published.Load(), PubErr: cl.pubErr.Load(), Msgs: cl.msgs.Load(),
+		Bytes: cl.bytesIn.Load(), Pings: cl.pings.Load(), Closes: cl.closes.Load(), PubDone: cl.pubDone.Load(),
+	}
+}
+
+// upgradeRequest is a fixed-key RFC 6455 client handshake; the key need
+// not be random for a load generator (nothing caches on it).
+func upgradeRequest(host, path string) []byte {
+	return []byte("GET " + path + " HTTP/1.1\r\nHost: " + host +
+		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: c3RhcmxpbmctYmVuY2gtMQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+}
+
+// OnOpen sends the upgrade request (or, raw, counts the connection as up).
+func (cl *client) OnOpen(c *poller.Conn) {
+	cfg := cl.cfg.Load()
+	cc := &cconn{c: c, cfg: cfg, idx: int(cl.nextIdx.Add(1) - 1), pos: -1}
+	c.Ctx = cc
+	cl.opened.Add(1)
+	if cfg.raw {
+		cl.established(cc)
+		return
+	}
+	if err := c.WriteCopy(cfg.req); err != nil {
+		c.Close()
+	}
+}
+
+func (cl *client) established(cc *cconn) {
+	cc.open = true
+	cl.handshakes.Add(1)
+	cl.open.Add(1)
+	cl.mu.Lock()
+	if cc.cfg.pub {
+		cc.pos = len(cl.pubs)
+		cl.pubs = append(cl.pubs, cc)
+	} else {
+		cc.pos = len(cl.conns)
+		cl.conns = append(cl.conns, cc)
+	}
+	cl.mu.Unlock()
+	if cc.cfg.channels > 0 && !cc.cfg.pub {
+		ch := cc.cfg.prefix + strconv.Itoa((cc.cfg.base+cc.idx)%cc.cfg.channels)
+		var tmp [128]byte
+		p := append(tmp[:0], `{"op":"sub","ch":"`...)
+		p = append(p, ch...)
+		p = append(p, `","id":1}`...)
+		_ = cc.c.WriteCopy(appendClientFrame(nil, ws.OpText, p))
+	}
+}
+
+func (cl *client) OnClose(c *poller.Conn, err error) {
+	cc, _ := c.Ctx.(*cconn)
+	cl.closes.Add(1)
+	if cc == nil {
+		cl.connFail.Add(1)
+		return
+	}
+	if !cc.open {
+		cl.connFail.Add(1)
+		return
+	}
+	cl.open.Add(-1)
+	if !cc.dropped.Load() {
+		cl.unexpected.Add(1)
+	}
+	cl.mu.Lock()
+	list := &cl.conns
+	if cc.cfg.pub {
+		list = &cl.pubs
+	}
+	if cc.pos >= 0 && cc.pos < len(*list) && (*list)[cc.pos] == cc {
+		l := *list
+		last := l[len(l)-1]
+		l[cc.pos] = last
+		last.pos = cc.pos
+		*list = l[:len(l)-1]
+	}
+	cc.pos = -1
+	cl.mu.Unlock()
+	cc.buf = nil
+}
+
+var crlf2 = []byte("\r\n\r\n")
+
+func (cl *client) OnData(c *poller.Conn, b []byte) {
+	cc, _ := c.Ctx.(*cconn)
+	if cc == nil {
+		return
+	}
+	if cc.cfg.raw {
+		cl.bytesIn.Add(int64(len(b)))
+		return
+	}
+	if !cc.open {
+		cc.buf = append(cc.buf, b...)
+		i := bytes.Index(cc.buf, crlf2)
+		if i < 0 {
+			if len(cc.buf) > 8<<10 {
+				cl.rejected.Add(1)
+				c.Close()
+			}
+			return
+		}
+		if !bytes.HasPrefix(cc.buf, []byte("HTTP/1.1 101")) {
+			cl.rejected.Add(1)
+			c.Close()
+			return
+		}
+		rest := cc.buf[i+4:]
+		cc.buf = nil
+		cl.established(cc)
+		if len(rest) == 0 {
+			return
+		}
+		b = rest
+	}
+	cl.bytesIn.Add(int64(len(b)))
+	if len(cc.buf) > 0 {
+		cc.buf = append(cc.buf, b...)
+		b = cc.buf
+	}
+	n := cl.frames(cc, b)
+	if n == len(b) {
+		cc.buf = cc.buf[:0]
+		if cap(cc.buf) > 4<<10 {
+			cc.buf = nil
+		}
+		return
+	}
+	if len(cc.buf) > 0 {
+		cc.buf = cc.buf[:copy(cc.buf, b[n:])]
+	} else {
+		cc.buf = append(cc.buf, b[n:]...)
+	}
+}
+
+// frames handles every complete server frame in b and returns the bytes used.
+func (cl *client) frames(cc *cconn, b []byte) int {
+	used := 0
+	for {
+		p := b[used:]
+		if len(p) < 2 {
+			return used
+		}
+		op := ws.OpCode(p[0] & 0x0f)
+		masked := p[1]&0x80 != 0
+		ln := int64(p[1] & 0x7f)
+		h := 2
+		switch ln {
+		case 126:
+			if len(p) < 4 {
+				return used
+			}
+			ln = int64(p[2])<<8 | int64(p[3])
+			h = 4
+		case 127:
+			if len(p) < 10 {
+				return used
+			}
+			ln = 0
+			for _, x := range p[2:10] {
+				ln = ln<<8 | int64(x)
+			}
+			h = 10
+		}
+		var mask [4]byte
+		if masked { // servers must not mask; tolerate it anyway
+			if len(p) < h+4 {
+				return used
+			}
+			copy(mask[:], p[h:h+4])
+			h += 4
+		}
+		if ln > 1<<26 {
+			cc.c.Close()
+			return len(b)
+		}
+		if int64(len(p)-h) < ln {
+			return used
+		}
+		payload := p[h : h+int(ln)]
+		if masked {
+			ws.Cipher(payload, mask, 0)
+		}
+		used += h + int(ln)
+		cl.frame(cc, op, payload)
+	}
+}
+
+func (cl *client) frame(cc *cconn, op ws.OpCode, p []byte) {
+	switch op {
+	case ws.OpPing:
+		cl.pings.Add(1)
+		var tmp [140]byte
+		_ = cc.c.WriteCopy(appendClientFrame(tmp[:0], ws.OpPong, p))
+	case ws.OpClose:
+		var tmp [140]byte
+		if len(p) >= 2 {
+			p = p[:2]
+		}
+		cc.c.CloseAfter(appendClientFrame(tmp[:0], ws.OpClose, p))
+	case ws.OpText, ws.OpBinary, ws.OpContinuation:
+		cl.message(p)
+	}
+}
+
+var (
+	keyOpMsg = []byte(`"op":"msg"`)
+	keyOpAck = []byte(`"op":"ack"`)
+	keyOpErr = []byte(`"op":"err"`)
+	keyData  = []byte(`"data":`)
+	keyID1   = []byte(`"id":1}`)
+	keyID1c  = []byte(`"id":1,`)
+)
+
+// message classifies a JSON reply or push. A push's data is the string
+// "<seq>:<unix ns sent>:<padding>" written by publish.
+func (cl *client) message(p []byte) {
+	switch {
+	case bytes.Contains(p, keyOpMsg):
+		cl.msgs.Add(1)
+		i := bytes.Index(p, keyData)
+		if i < 0 {
+			return
+		}
+		d := bytes.TrimLeft(p[i+len(keyData):], " ")
+		if len(d) == 0 || d[0] != '"' {
+			return
+		}
+		seq, d, ok1 := leadingInt(d[1:])
+		sent, _, ok2 := leadingInt(d)
+		if !ok1 || !ok2 {
+			return
+		}
+		lat := time.Now().UnixNano() - sent
+		if lat < 0 {
+			lat = 0
+		}
+		us := lat / 1000
+		if us < 1 {
+			us = 1
+		}
+		cl.mu.Lock()
+		_ = cl.hist.RecordValue(min(us, histMaxMicros))
+		if seq >= 0 && seq < int64(len(cl.last)) {
+			cl.got[seq]++
+			if lat > cl.last[seq] {
+				cl.last[seq] = lat
+			}
+		}
+		cl.mu.Unlock()
+	case bytes.Contains(p, keyOpAck):
+		if bytes.Contains(p, keyID1) || bytes.Contains(p, keyID1c) {
+			cl.subacks.Add(1)
+		} else {
+			cl.pubacks.Add(1)
+		}
+	case bytes.Contains(p, keyOpErr):
+		cl.errReplies.Add(1)
+	}
+}
+
+// leadingInt parses digits up to a ':' and returns what follows it.
+func leadingInt(b []byte) (int64, []byte, bool) {
+	var v int64
+	i := 0
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		v = v*10 + int64(b[i]-'0')
+		i++
+	}
+	if i == 0 || i >= len(b) || b[i] != ':' {
+		return 0, b, false
+	}
+	return v, b[i+1:], true
+}
+
+// appendClientFrame appends one final, masked frame (RFC 6455 5.3: every
+// client frame is masked).
+func appendClientFrame(dst []byte, op ws.OpCode, p []byte) []byte {
+	dst = append(dst, 0x80|byte(op))
+	switch n := len(p); {
+	case n < 126:
+		dst = append(dst, 0x80|byte(n))
+	case n < 1<<16:
+		dst = append(dst, 0x80|126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 0x80|127, 0, 0, 0, 0, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	m := rand.Uint32()
+	mask := [4]byte{byte(m), byte(m >> 8), byte(m >> 16), byte(m >> 24)}
+	dst = append(dst, mask[:]...)
+	start := len(dst)
+	dst = append(dst, p...)
+	ws.Cipher(dst[start:], mask, 0)
+	return dst
+}
+
+// appendPub builds a masked publish frame whose data string is exactly
+// size bytes (at least the "<seq>:<ns>:" prefix) and carries the send time.
+func appendPub(dst []byte, ch string, seq, id int64, size int, sent int64) []byte {
+	var tmp [64 << 10]byte
+	p := append(tmp[:0], `{"op":"pub","ch":"`...)
+	p = append(p, ch...)
+	p = append(p, `","data":"`...)
+	d0 := len(p)
+	p = strconv.AppendInt(p, seq, 10)
+	p = append(p, ':')
+	p = strconv.AppendInt(p, sent, 10)
+	p = append(p, ':')
+	for len(p)-d0 < size {
+		p = append(p, 'x')
+	}
+	p = append(p, `","id":`...)
+	p = strconv.AppendInt(p, id, 10)
+	p = append(p, '}')
+	return appendClientFrame(dst, ws.OpText, p)
+}

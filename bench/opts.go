@@ -1,0 +1,79 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Opts are the flags shared by the scenarios (parsed in main.go).
+type Opts struct {
+	N         int
+	Ns        []int // idle: several counts, one fresh server each
+	Repeat    int
+	Rate      float64 // dials per second, all workers together (0: unpaced)
+	PerWorker int
+	Duration  time.Duration // hold time (idle) / cap of the measured phase
+	Timeout   time.Duration // cap of the whole run
+
+	Spawn        bool
+	Engine       string
+	PingInterval time.Duration
+	URL          string
+	PID          int
+	Metrics      string
+	Extra        []string
+
+	Publishes  int     // per publisher
+	PubRate    float64 // publishes per second, all publishers together
+	Size       int     // data bytes per publish
+	Channels   int
+	Publishers int
+	Fraction   float64 // storm
+
+	Out, Chart, Profile string
+	Stderr              io.Writer // live progress
+}
+
+// session is a target plus the client fleet of one run.
+type session struct {
+	t    *Target
+	fl   *Fleet
+	smp  *Sampler
+	prog *Progress
+}
+
+func (o *Opts) open(ctx context.Context, n int, prog *Progress) (*session, error) {
+	s := &session{prog: prog}
+	var err error
+	if o.Spawn {
+		s.t, err = Spawn(ctx, SpawnOpts{Engine: o.Engine, PingInterval: o.PingInterval, MaxConns: n + 1000, Extra: o.Extra})
+	} else {
+		s.t, err = Attach(o.URL, o.PID, o.Metrics)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.smp = &Sampler{PID: s.t.PID, MetricsURL: s.t.MetricsURL}
+	if s.fl, err = StartFleet(ctx, n, o.PerWorker); err != nil {
+		s.t.Stop()
+		return nil, fmt.Errorf("workers: %w", err)
+	}
+	return s, nil
+}
+
+// close ends the workers first (their sockets close), then a spawned server.
+func (s *session) close() {
+	if s == nil {
+		return
+	}
+	s.fl.Stop()
+	s.t.Stop()
+}
+
+func (s *session) dial(ctx context.Context, o *Opts, n int, tmpl Cmd, tick ...func(WStats)) (WStats, error) {
+	return dialFleet(ctx, s.fl, s.t.Addr, s.t.Path, n, o.Rate, tmpl, s.prog, tick...)
+}
+
+func (o *Opts) prog() *Progress { return NewProgress(o.Stderr) }

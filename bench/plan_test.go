@@ -1,0 +1,151 @@
+package bench
+
+import (
+	"bytes"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func testProfile() *Profile {
+	return &Profile{
+		Schema: ProfileSchema, Date: "2026-11-23T10:00:00Z", Engine: "epoll", N: 10000,
+		PerConn:              PerConn{KernelBytes: 3000, UserBytes: 2000, TotalBytes: 5000},
+		PerDeliveryCPUMicros: 2.5, PerPingCPUMicros: 4, BroadcastN: 10000,
+	}
+}
+
+func TestPlanFlagErrorsNameTheFlag(t *testing.T) {
+	f := func(args []string, flagName string) {
+		t.Helper()
+		var errb bytes.Buffer
+		_, _, err := ParsePlanArgs(args, &errb)
+		if err == nil {
+			t.Fatalf("%v: no error", args)
+		}
+		if !strings.Contains(err.Error()+errb.String(), flagName) {
+			t.Fatalf("%v: error %q does not name %s", args, err, flagName)
+		}
+	}
+	f(nil, "-ram")
+	f([]string{"-ram", "lots"}, "-ram")
+	f([]string{"-ram", "16PB"}, "-ram")
+	f([]string{"-ram", "1MiB"}, "-ram")
+	f([]string{"-ram", "16GiB", "-ping-interval", "10ms"}, "-ping-interval")
+	f([]string{"-ram", "16GiB", "-ping-interval", "soon"}, "ping-interval")
+	f([]string{"-ram", "16GiB", "-headroom", "1.5"}, "-headroom")
+	f([]string{"-ram", "16GiB", "-nofile", "10"}, "-nofile")
+	f([]string{"-ram", "16GiB", "-conntrack", "-1"}, "-conntrack")
+	f([]string{"-ram", "16GiB", "-client-ips", "-3"}, "-client-ips")
+	f([]string{"-ram", "16GiB", "-port-range", "9-2"}, "-port-range")
+	f([]string{"-ram", "16GiB", "-busy", "2"}, "-busy")
+	f([]string{"-ram", "16GiB", "-max-outbound", "x"}, "-max-outbound")
+	f([]string{"-ram", "16GiB", "-max-message", "-"}, "-max-message")
+	f([]string{"-ram", "16GiB", "-msg-rate", "-1"}, "-msg-rate")
+	f([]string{"-ram", "16GiB", "-profile", ""}, "-profile")
+	f([]string{"-ram", "16GiB", "-bogus"}, "bogus")
+}
+
+func TestPlanMissingProfileNamesFlag(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := PlanMain([]string{"-ram", "16GiB", "-profile", filepath.Join(t.TempDir(), "none.json")}, &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "-profile") {
+		t.Fatalf("code %d, stderr %q", code, errb.String())
+	}
+}
+
+// A known profile gives the answer computed here from its own figures.
+func TestPlanKnownProfile(t *testing.T) {
+	p := testProfile()
+	path := filepath.Join(t.TempDir(), "p.json")
+	if err := WriteProfile(path, p); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	args := []string{"-ram", "16GiB", "-ping-interval", "20s", "-busy", "0", "-profile", path, "-msg-rate", "100000"}
+	if code := PlanMain(args, &out, &errb); code != 0 {
+		t.Fatalf("code %d: %s", code, errb.String())
+	}
+	in, _, _ := ParsePlanArgs(args, &errb)
+	r, err := Plan(in, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantMem := int64(float64(16<<30) * 0.75 / p.PerConn.TotalBytes)
+	wantFDs := int64(1<<20) - reservedFDs
+	want, binding := wantMem, "memory"
+	if wantFDs < wantMem {
+		want, binding = wantFDs, "file descriptors"
+	}
+	if r.Fit != want || r.Binding != binding {
+		t.Fatalf("fit %d (%s), want %d (%s)", r.Fit, r.Binding, want, binding)
+	}
+	if got, w := r.PingsPerSec, float64(want)/20; math.Abs(got-w) > 1e-6 {
+		t.Fatalf("pings/s %v, want %v", got, w)
+	}
+	if got, w := r.MsgCores, 100000*p.PerDeliveryCPUMicros/1e6; math.Abs(got-w) > 1e-9 {
+		t.Fatalf("msg cores %v, want %v", got, w)
+	}
+	s := out.String()
+	for _, w := range []string{"fits: " + fmtCount(want), "binding limit: " + binding, "fs.nr_open", "nf_conntrack_max", "pings/s"} {
+		if !strings.Contains(s, w) {
+			t.Errorf("output lacks %q:\n%s", w, s)
+		}
+	}
+
+	// With a small RAM, fds no longer matter and memory binds; with a
+	// small conntrack table, conntrack binds.
+	in.RAM = 1 << 30
+	r, _ = Plan(in, p)
+	ram, per := float64(1<<30), 5000.0
+	if w := int64(ram * 0.75 / per); r.Fit != w || r.Binding != "memory" {
+		t.Fatalf("1GiB: fit %d (%s), want %d memory", r.Fit, r.Binding, w)
+	}
+	in.Conntrack = 65536
+	r, _ = Plan(in, p)
+	if r.Fit != 65536*4/5 || r.Binding != "conntrack" {
+		t.Fatalf("conntrack: fit %d (%s)", r.Fit, r.Binding)
+	}
+	in.Conntrack, in.ClientIPs, in.PortRange = 0, 2, [2]int64{1024, 2047}
+	r, _ = Plan(in, p)
+	if r.Fit != 2048 || r.Binding != "ports" {
+		t.Fatalf("ports: fit %d (%s)", r.Fit, r.Binding)
+	}
+	// Busy connections cost their queue bound and reassembly buffer.
+	in.ClientIPs, in.BusyFrac = 0, 0.5
+	r, _ = Plan(in, p)
+	avg := 5000*0.5 + (5000+float64(in.MaxOutbound+in.MaxMessage))*0.5
+	if w := int64(float64(1<<30) * 0.75 / avg); r.Fit != w {
+		t.Fatalf("busy: fit %d, want %d", r.Fit, w)
+	}
+	_ = time.Second
+
+	// Runs at the profile's N whose all-caches slab delta is larger than
+	// the socket-cache figure raise the kernel part the plan uses.
+	p.Points = []IdlePoint{{N: 10000, SlabDelta: 2 * 10000 * 3500}, {N: 10000, SlabDelta: 2 * 10000 * 3700}, {N: 10000, SlabDelta: 2 * 10000 * 3600}, {N: 10, SlabDelta: 1 << 30}}
+	in = PlanInput{RAM: 1 << 30, PingInterval: 20 * time.Second, NoFile: 1 << 20}
+	r, _ = Plan(in, p)
+	if r.KernelBytes != 3600 || r.IdleBytes != 2000+3600 {
+		t.Fatalf("kernel %v idle %v, want 3600 and 5600", r.KernelBytes, r.IdleBytes)
+	}
+}
+
+func TestParseBytes(t *testing.T) {
+	f := func(in string, want int64, ok bool) {
+		t.Helper()
+		got, err := ParseBytes(in)
+		if (err == nil) != ok || (ok && got != want) {
+			t.Fatalf("ParseBytes(%q) = %d, %v; want %d ok=%v", in, got, err, want, ok)
+		}
+	}
+	f("16GiB", 16<<30, true)
+	f("16G", 16<<30, true)
+	f("512MiB", 512<<20, true)
+	f("1.5k", 1536, true)
+	f("65536", 65536, true)
+	f("GiB", 0, false)
+	f("12XB", 0, false)
+	f("", 0, false)
+}

@@ -1,0 +1,169 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// ProfileSchema is bumped whenever a field changes meaning.
+const ProfileSchema = 1
+
+// Profile is what `bench idle -profile` (and `bench broadcast -profile`)
+// measured on one machine, and the only source of figures for `plan`.
+type Profile struct {
+	Schema    int     `json:"schema"`
+	Date      string  `json:"date"` // RFC 3339, UTC
+	GitCommit string  `json:"git_commit"`
+	Command   string  `json:"command"` // the bench command line that produced it
+	Machine   Machine `json:"machine"`
+	Engine    string  `json:"engine"`
+	N         int     `json:"n"` // connections held when PerConn was taken
+
+	PerConn PerConn `json:"per_conn"`
+	// Points are the idle runs the slope was fitted from.
+	Points []IdlePoint `json:"points,omitempty"`
+
+	// PerDeliveryCPUMicros is server CPU (user+sys) per delivered message,
+	// from a broadcast run; 0 if none was measured.
+	PerDeliveryCPUMicros float64 `json:"per_delivery_cpu_us,omitempty"`
+	BroadcastN           int     `json:"broadcast_n,omitempty"`
+	// PerPongCPUMicros is server CPU per heartbeat round trip (ping sent,
+	// pong read), from an idle run with heartbeats; 0 if not measured.
+	PerPingCPUMicros float64 `json:"per_ping_cpu_us,omitempty"`
+
+	Floor *FloorFigures `json:"floor,omitempty"`
+}
+
+// Machine identifies where the figures were taken.
+type Machine struct {
+	CPUs       int    `json:"cpus"`
+	CPUModel   string `json:"cpu_model"`
+	MemTotal   int64  `json:"mem_total_bytes"`
+	Kernel     string `json:"kernel"`
+	GoVersion  string `json:"go_version"`
+	NoFileHard uint64 `json:"nofile_hard"`
+}
+
+// PerConn is the cost of one idle connection, server side.
+type PerConn struct {
+	// KernelBytes: socket slab objects (socket, inode, dentry, file, epoll
+	// item) plus TCP buffer pages, system-wide delta divided by 2N because
+	// both ends of a loopback connection live on this host and are alike.
+	KernelBytes float64 `json:"kernel_bytes"`
+	// UserBytes: the server's RSS delta divided by N (connection record,
+	// shard entries, wheel slot, engine buffers, allocator slack).
+	UserBytes float64 `json:"user_bytes"`
+	// HeapBytes: Go heap in use delta / N, from the admin /metrics
+	// endpoint; 0 if the server exposed none.
+	HeapBytes float64 `json:"heap_bytes,omitempty"`
+	// TotalBytes = KernelBytes + UserBytes: what plan divides RAM by.
+	TotalBytes float64 `json:"total_bytes_per_conn"`
+	// Slope fit over Points (bytes per connection), if >= 2 points.
+	SlopeRSS    float64 `json:"slope_rss_bytes,omitempty"`
+	SlopeKernel float64 `json:"slope_kernel_bytes,omitempty"`
+}
+
+// IdlePoint is one idle run at N connections.
+type IdlePoint struct {
+	N           int     `json:"n"`
+	RSSBytes    int64   `json:"rss_bytes"`     // server RSS with N held
+	RSSBase     int64   `json:"rss_base"`      // server RSS before the first dial
+	HeapBytes   int64   `json:"heap_bytes"`    // go_memstats_heap_inuse_bytes, 0 if unknown
+	HeapBase    int64   `json:"heap_base"`     //
+	SlabDelta   int64   `json:"slab_delta"`    // system-wide slab bytes delta (all caches)
+	KernelDelta int64   `json:"kernel_delta"`  // socket slab caches + TCP pages grown (kernelDelta)
+	TCPMemDelta int64   `json:"tcp_mem_delta"` // sockstat TCP mem pages delta * page size
+	CPUSeconds  float64 `json:"cpu_seconds"`   // server utime+stime while holding
+	HoldSeconds float64 `json:"hold_seconds"`
+	Pings       int64   `json:"pings"` // pings the clients answered while holding
+}
+
+// Validate says what is missing for plan to use p.
+func (p *Profile) Validate() error {
+	switch {
+	case p.Schema != ProfileSchema:
+		return fmt.Errorf("profile schema %d, want %d (re-run bench idle -profile)", p.Schema, ProfileSchema)
+	case p.N <= 0:
+		return fmt.Errorf("profile n = %d: no measured connections", p.N)
+	case p.PerConn.TotalBytes <= 0 || p.PerConn.KernelBytes < 0 || p.PerConn.UserBytes < 0:
+		return fmt.Errorf("profile per_conn figures missing or negative (%+v)", p.PerConn)
+	}
+	return nil
+}
+
+func loadProfileRaw(path string) (*Profile, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	var p Profile
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("profile %s: %w", path, err)
+	}
+	return &p, nil
+}
+
+// LoadProfile reads and validates a profile.
+func LoadProfile(path string) (*Profile, error) {
+	pp, err := loadProfileRaw(path)
+	if err != nil {
+		return nil, err
+	}
+	p := *pp
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("profile %s: %w", path, err)
+	}
+	return &p, nil
+}
+
+// WriteProfile writes p as indented JSON.
+func WriteProfile(path string, p *Profile) error {
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// ThisMachine describes the host from /proc and the runtime.
+func ThisMachine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				if i := strings.IndexByte(l, ':'); i >= 0 {
+					m.CPUModel = strings.TrimSpace(l[i+1:])
+				}
+				break
+			}
+		}
+	}
+	if mi, err := ReadMeminfo(); err == nil {
+		m.MemTotal = mi["MemTotal"]
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	m.NoFileHard = noFileHard()
+	return m
+}
+
+// gitCommit is the work tree's HEAD, "" if unknown; "+dirty" when modified.
+func gitCommit() string {
+	out, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	c := strings.TrimSpace(string(out))
+	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+		c += "+dirty"
+	}
+	return c
+}
+
+func nowDate() string { return time.Now().UTC().Format(time.RFC3339) }

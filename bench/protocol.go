@@ -1,0 +1,107 @@
+package bench
+
+import hdr "github.com/HdrHistogram/hdrhistogram-go"
+
+// The parent and each worker process talk over the worker's stdin/stdout,
+// one JSON object per line. The parent sends a Cmd and waits for exactly one
+// Event in reply; work a command starts (dialling, publishing) goes on in
+// the worker after the reply and is observed with "stats". A worker exits
+// when told to, or when its stdin closes (the parent is gone).
+
+// Cmd is a parent-to-worker request.
+type Cmd struct {
+	Op string `json:"op"` // dial | stats | pub | drop | hist | reset | closeall | send | exit
+
+	// dial: open N connections to Addr (host:port) from LAddr at Rate/s.
+	Addr  string `json:"addr,omitempty"`
+	Path  string `json:"path,omitempty"`
+	LAddr string `json:"laddr,omitempty"`
+	// LAddrs, if set, are used in turn instead of LAddr: the kernel's
+	// ephemeral-port search for connect(2) slows as one source address
+	// fills its port range, so each worker spreads over several.
+	LAddrs []string `json:"laddrs,omitempty"`
+	N      int      `json:"n,omitempty"`
+	Rate   float64  `json:"rate,omitempty"`
+	Raw    bool     `json:"raw,omitempty"` // plain TCP (floor): no handshake, count bytes
+	// Subscriptions: connection k of this worker subscribes to
+	// Prefix + (Base+k) % Channels; no subscription if Channels == 0.
+	Prefix   string `json:"prefix,omitempty"`
+	Channels int    `json:"channels,omitempty"`
+	Base     int    `json:"base,omitempty"`
+	Pub      bool   `json:"pub,omitempty"` // these connections publish (kept apart)
+
+	// pub: each publisher connection sends Count messages of Size bytes to
+	// Prefix + (Base+k) % Channels, together at Rate messages/s per worker.
+	Count int `json:"count,omitempty"`
+	Size  int `json:"size,omitempty"`
+	// Seqs sizes the per-publish arrays (broadcast: time until the last
+	// subscriber got publish i, and how many got it).
+	Seqs int `json:"seqs,omitempty"`
+}
+
+// Event is a worker-to-parent reply.
+type Event struct {
+	Ev    string        `json:"ev"` // ok | stats | hist | err | ready
+	Err   string        `json:"err,omitempty"`
+	Addr  string        `json:"addr,omitempty"` // floor server: its listen address
+	Stats *WStats       `json:"stats,omitempty"`
+	Hist  *hdr.Snapshot `json:"hist,omitempty"`
+	Last  []int64       `json:"last,omitempty"` // per seq: latest delivery latency, ns
+	Got   []int32       `json:"got,omitempty"`  // per seq: deliveries
+}
+
+// WStats are a worker's counters (monotonic unless noted).
+type WStats struct {
+	PID        int    `json:"pid"`
+	Dialled    int64  `json:"dialled"`    // Dial calls made
+	DialErr    int64  `json:"dial_err"`   // Dial returned an error
+	Opened     int64  `json:"opened"`     // TCP connected (OnOpen)
+	Handshakes int64  `json:"handshakes"` // 101 received (raw: = opened)
+	Rejected   int64  `json:"rejected"`   // non-101 reply to the upgrade
+	ConnFail   int64  `json:"conn_fail"`  // closed before the handshake completed
+	Open       int64  `json:"open"`       // handshaken and not closed now (gauge)
+	Unexpected int64  `json:"unexpected"` // established connections closed that we did not drop
+	Dropped    int64  `json:"dropped"`    // connections we closed on purpose
+	Subacks    int64  `json:"subacks"`    // acks to sub
+	Pubacks    int64  `json:"pubacks"`    // acks to pub
+	ErrReplies int64  `json:"err_replies"`
+	Published  int64  `json:"published"` // pub frames written
+	PubErr     int64  `json:"pub_err"`
+	Msgs       int64  `json:"msgs"`  // msg pushes received
+	Bytes      int64  `json:"bytes"` // bytes received after the handshake
+	Pings      int64  `json:"pings"` // pings answered
+	Closes     int64  `json:"closes"`
+	PubDone    bool   `json:"pub_done"`
+	Note       string `json:"note,omitempty"`
+	// floor server
+	Accepted int64   `json:"accepted,omitempty"`
+	Sent     int64   `json:"sent,omitempty"`
+	SendErr  int64   `json:"send_err,omitempty"`
+	SendSecs float64 `json:"send_secs,omitempty"`
+}
+
+// add folds o into s (the parent's view over all workers).
+func (s *WStats) add(o *WStats) {
+	s.Dialled += o.Dialled
+	s.DialErr += o.DialErr
+	s.Opened += o.Opened
+	s.Handshakes += o.Handshakes
+	s.Rejected += o.Rejected
+	s.ConnFail += o.ConnFail
+	s.Open += o.Open
+	s.Unexpected += o.Unexpected
+	s.Dropped += o.Dropped
+	s.Subacks += o.Subacks
+	s.Pubacks += o.Pubacks
+	s.ErrReplies += o.ErrReplies
+	s.Published += o.Published
+	s.PubErr += o.PubErr
+	s.Msgs += o.Msgs
+	s.Bytes += o.Bytes
+	s.Pings += o.Pings
+	s.Closes += o.Closes
+	s.Accepted += o.Accepted
+	s.Sent += o.Sent
+	s.SendErr += o.SendErr
+	s.SendSecs += o.SendSecs
+}

@@ -1,0 +1,191 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Target is the server under test: spawned by us or already running.
+type Target struct {
+	Addr       string // host:port
+	Path       string
+	PID        int
+	MetricsURL string // "" when the server has no admin endpoint
+	Note       string // what we could not measure and why
+	cmd        *exec.Cmd
+	exited     chan error
+}
+
+// SpawnOpts is how to start `starling serve` for a run.
+type SpawnOpts struct {
+	Engine       string
+	PingInterval time.Duration
+	MaxConns     int
+	Extra        []string // passed through verbatim (after --)
+}
+
+// freePort asks the kernel for an unused port on 127.0.0.1.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Spawn runs this binary's `serve` on a free port and waits until it accepts.
+func Spawn(ctx context.Context, o SpawnOpts) (*Target, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, fmt.Errorf("spawn: free port: %w", err)
+	}
+	t := &Target{Addr: fmt.Sprintf("127.0.0.1:%d", port), Path: "/ws"}
+	args := []string{"serve", "-addr", t.Addr, "-log-level", "warn"}
+	if o.Engine != "" {
+		args = append(args, "-engine", o.Engine)
+	}
+	if o.PingInterval > 0 {
+		args = append(args, "-ping-interval", o.PingInterval.String())
+	}
+	if o.MaxConns > 0 {
+		args = append(args, "-max-conns", strconv.Itoa(o.MaxConns))
+	}
+	help, _ := exec.Command(exe, "serve", "-h").CombinedOutput()
+	if bytes.Contains(help, []byte("-admin-addr")) {
+		ap, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "-admin-addr", fmt.Sprintf("127.0.0.1:%d", ap))
+		t.MetricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", ap)
+	} else {
+		t.Note = "server has no -admin-addr: Go heap not reported (RSS only)"
+	}
+	if bytes.Contains(help, []byte("-drain-timeout")) {
+		args = append(args, "-drain-timeout", "1s") // teardown between runs should be quick
+	}
+	args = append(args, o.Extra...)
+	cmd := exec.Command(exe, args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("spawn serve: %w", err)
+	}
+	t.cmd, t.PID = cmd, cmd.Process.Pid
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", t.Addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case err := <-exited:
+			return nil, fmt.Errorf("spawn serve %s: exited before listening: %v", strings.Join(args, " "), err)
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Stop()
+			return nil, fmt.Errorf("spawn serve: not listening on %s after 15s", t.Addr)
+		}
+	}
+	t.exited = exited
+	return t, nil
+}
+
+// Attach describes an already running server at rawURL (ws://host:port/path).
+// pid 0 means: find the process listening on that port via /proc.
+func Attach(rawURL string, pid int, metrics string) (*Target, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "ws" || u.Host == "" {
+		return nil, fmt.Errorf("-url must look like ws://127.0.0.1:8080/ws, got %q", rawURL)
+	}
+	t := &Target{Addr: u.Host, Path: u.Path, PID: pid, MetricsURL: metrics}
+	if t.Path == "" {
+		t.Path = "/"
+	}
+	if t.PID == 0 {
+		_, ps, _ := net.SplitHostPort(u.Host)
+		port, _ := strconv.Atoi(ps)
+		if t.PID, err = pidListening(port); err != nil {
+			return nil, fmt.Errorf("-pid not given and %v; pass -pid", err)
+		}
+	}
+	if t.MetricsURL == "" {
+		t.Note = "no -metrics URL: Go heap not reported (RSS only)"
+	}
+	return t, nil
+}
+
+// pidListening finds the process owning the listening TCP socket on port.
+func pidListening(port int) (int, error) {
+	var inode string
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n")[1:] {
+			fl := strings.Fields(l)
+			if len(fl) < 10 || fl[3] != "0A" { // 0A = LISTEN
+				continue
+			}
+			if i := strings.LastIndexByte(fl[1], ':'); i >= 0 {
+				if p, _ := strconv.ParseInt(fl[1][i+1:], 16, 32); int(p) == port {
+					inode = fl[9]
+				}
+			}
+		}
+	}
+	if inode == "" {
+		return 0, fmt.Errorf("nothing listens on port %d", port)
+	}
+	want := "socket:[" + inode + "]"
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		for _, fd := range fds {
+			if l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); l == want {
+				return pid, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("no process holds the socket listening on port %d", port)
+}
+
+// Stop ends a spawned server (SIGTERM, then SIGKILL); attached ones are left alone.
+func (t *Target) Stop() {
+	if t == nil || t.cmd == nil || t.cmd.Process == nil {
+		return
+	}
+	_ = t.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-t.exited:
+	case <-time.After(12 * time.Second): // drain may take up to -drain-timeout
+		_ = t.cmd.Process.Kill()
+		<-t.exited
+	}
+}

@@ -1,0 +1,163 @@
+package bench
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/starling-ws/starling/poller"
+)
+
+// workerMain is the hidden `starling bench worker` role: it holds client
+// sockets on one epoll engine and obeys the parent's JSON lines.
+func workerMain(in io.Reader, out io.Writer) int {
+	RaiseNoFile()
+	eng, err := poller.NewEpoll(poller.Config{Loops: 1, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	enc := json.NewEncoder(out)
+	if err != nil {
+		_ = enc.Encode(Event{Ev: "err", Err: fmt.Sprintf("worker: epoll engine: %v", err)})
+		return 1
+	}
+	cl := newClient()
+	if err := eng.Start(cl); err != nil {
+		_ = enc.Encode(Event{Ev: "err", Err: fmt.Sprintf("worker: start engine: %v", err)})
+		return 1
+	}
+	defer eng.Close()
+	_ = enc.Encode(Event{Ev: "ready"})
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var c Cmd
+		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
+			_ = enc.Encode(Event{Ev: "err", Err: fmt.Sprintf("worker: bad command: %v", err)})
+			continue
+		}
+		if c.Op == "exit" {
+			_ = enc.Encode(Event{Ev: "ok"})
+			return 0
+		}
+		_ = enc.Encode(cl.do(eng, &c))
+	}
+	// stdin closed: the parent is gone; the deferred Close drops every socket.
+	return 0
+}
+
+func (cl *client) do(eng *poller.Epoll, c *Cmd) Event {
+	switch c.Op {
+	case "stats":
+		st := cl.stats()
+		st.PID = os.Getpid()
+		return Event{Ev: "stats", Stats: st}
+	case "dial":
+		path := c.Path
+		if path == "" {
+			path = "/ws"
+		}
+		cfg := &dialCfg{raw: c.Raw, pub: c.Pub, prefix: c.Prefix, channels: c.Channels, base: c.Base, req: upgradeRequest(c.Addr, path)}
+		cl.cfg.Store(cfg)
+		go cl.dialLoop(eng, c.Addr, laddrs(c), c.N, c.Rate)
+		return Event{Ev: "ok"}
+	case "pub":
+		cl.pubDone.Store(false)
+		go cl.publish(c)
+		return Event{Ev: "ok"}
+	case "drop":
+		cl.mu.Lock()
+		k := min(c.N, len(cl.conns))
+		victims := make([]*cconn, k)
+		copy(victims, cl.conns[len(cl.conns)-k:])
+		cl.mu.Unlock()
+		for _, v := range victims {
+			v.dropped.Store(true)
+			cl.dropped.Add(1)
+			v.c.Close()
+		}
+		go cl.dialLoop(eng, c.Addr, laddrs(c), k, c.Rate)
+		return Event{Ev: "ok"}
+	case "reset":
+		cl.mu.Lock()
+		cl.hist = newHist()
+		cl.last = make([]int64, c.Seqs)
+		cl.got = make([]int32, c.Seqs)
+		cl.mu.Unlock()
+		return Event{Ev: "ok"}
+	case "hist":
+		cl.mu.Lock()
+		ev := Event{Ev: "hist", Hist: cl.hist.Export(), Last: append([]int64(nil), cl.last...), Got: append([]int32(nil), cl.got...)}
+		cl.mu.Unlock()
+		return ev
+	case "closeall":
+		cl.mu.Lock()
+		all := append(append([]*cconn(nil), cl.conns...), cl.pubs...)
+		cl.mu.Unlock()
+		for _, v := range all {
+			v.dropped.Store(true)
+			v.c.Close()
+		}
+		return Event{Ev: "ok"}
+	}
+	return Event{Ev: "err", Err: "worker: unknown op " + strconv.Quote(c.Op)}
+}
+
+// dialLoop paces n dials at rate per second (0: as fast as Dial returns).
+func (cl *client) dialLoop(eng *poller.Epoll, addr string, laddrs []string, n int, rate float64) {
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if rate > 0 {
+			if d := time.Until(start.Add(time.Duration(float64(i) / rate * float64(time.Second)))); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		cl.dialled.Add(1)
+		if err := eng.Dial(addr, laddrs[i%len(laddrs)]); err != nil {
+			cl.dialErr.Add(1)
+		}
+	}
+}
+
+// publish makes every publisher connection send c.Count messages, paced so
+// the worker as a whole sends c.Rate per second.
+func (cl *client) publish(c *Cmd) {
+	defer cl.pubDone.Store(true)
+	cl.mu.Lock()
+	pubs := append([]*cconn(nil), cl.pubs...)
+	cl.mu.Unlock()
+	if len(pubs) == 0 {
+		return
+	}
+	chans := make([]string, len(pubs))
+	for k := range pubs {
+		chans[k] = c.Prefix + strconv.Itoa((c.Base+k)%max(c.Channels, 1))
+	}
+	start := time.Now()
+	total := c.Count * len(pubs)
+	buf := make([]byte, 0, c.Size+256)
+	for i := 0; i < total; i++ {
+		if c.Rate > 0 {
+			if d := time.Until(start.Add(time.Duration(float64(i) / c.Rate * float64(time.Second)))); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		k := i % len(pubs)
+		seq := int64(i / len(pubs))
+		buf = appendPub(buf[:0], chans[k], seq, int64(i)+2, c.Size, time.Now().UnixNano())
+		if err := pubs[k].c.WriteCopy(buf); err != nil {
+			cl.pubErr.Add(1)
+			continue
+		}
+		cl.published.Add(1)
+	}
+}
+
+func laddrs(c *Cmd) []string {
+	if len(c.LAddrs) > 0 {
+		return c.LAddrs
+	}
+	return []string{c.LAddr}
+}
