@@ -25,6 +25,7 @@ type pubsubOut struct {
 	elapsed   time.Duration
 	published int64
 	cpu       float64 // server CPU seconds during the publish phase
+	userCPU   float64 // of which user space (utime)
 	st        WStats
 }
 
@@ -125,6 +126,7 @@ wait:
 	}
 	c1, _ := s.smp.Take()
 	out.cpu = c1.CPU - c0.CPU
+	out.userCPU = c1.UserCPU - c0.UserCPU
 	out.received = stN.Msgs - st0.Msgs
 	out.published = stN.Published - st0.Published
 	out.st = stN
@@ -160,7 +162,12 @@ func (out *pubsubOut) report(r *Result, o *Opts) {
 	if out.received > 0 {
 		per = out.cpu * 1e6 / float64(out.received)
 	}
-	r.addf("server CPU", "%.3f s = %.2f µs per delivery", out.cpu, per)
+	user := 0.0
+	if out.received > 0 {
+		user = out.userCPU * 1e6 / float64(out.received)
+	}
+	r.addf("server CPU", "%.3f s = %.2f µs per delivery (user space %.2f µs, kernel %.2f µs)", out.cpu, per, user, per-user)
+	r.Figures["user_cpu_us_per_delivery"] = user
 	r.Latency = summarize(out.hist)
 	r.Figures["deliveries_per_s"] = float64(out.received) / el
 	r.Figures["lost"] = float64(lost)

@@ -35,12 +35,25 @@ func idleOnce(ctx context.Context, o *Opts, n int, r *Result) (IdlePoint, error)
 			r.Mem = append(r.Mem, MemPoint{Conns: st.Open, RSS: sm.RSS, Kernel: kernelDelta(base, sm), Heap: sm.Heap})
 		}
 	}
-	st, err := s.dial(ctx, o, n, Cmd{}, tick)
+	var sub Cmd
+	if o.IdleSub {
+		// One channel for all: the connection's own cost after one
+		// message each way (sub in, ack out), not a channel's.
+		sub = Cmd{Prefix: "idle", Channels: 1}
+	}
+	st, err := s.dial(ctx, o, n, sub, tick)
 	if err != nil {
 		return pt, err
 	}
 	if st.Open < int64(n) {
 		return pt, fmt.Errorf("idle: only %d of %d connections open (%d failed, %d rejected)", st.Open, n, st.ConnFail+st.DialErr, st.Rejected)
+	}
+	if o.IdleSub {
+		ack, err := waitSubacks(ctx, s.fl, 0, n, s.prog)
+		if err != nil {
+			return pt, fmt.Errorf("idle: subscriptions: %w", err)
+		}
+		r.note(fmt.Sprintf("N=%d: %d of %d connections sent sub and got its ack before the hold", n, ack.Subacks, n))
 	}
 	time.Sleep(2 * time.Second) // handshake buffers released, GC settled
 	h0, err := s.smp.Take()

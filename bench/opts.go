@@ -12,6 +12,7 @@ type Opts struct {
 	N         int
 	Ns        []int // idle: several counts, one fresh server each
 	Repeat    int
+	IdleSub   bool    // idle: one sub + ack per connection before the hold
 	Rate      float64 // dials per second, all workers together (0: unpaced)
 	PerWorker int
 	Duration  time.Duration // hold time (idle) / cap of the measured phase

@@ -18,6 +18,7 @@ type Sample struct {
 	At         time.Time
 	RSS        int64   // VmRSS of the process, bytes
 	CPU        float64 // utime+stime of the process, seconds
+	UserCPU    float64 // utime alone: the process's user-space CPU, seconds
 	Threads    int
 	FDs        int   // open descriptors of the process
 	Slab       int64 // system-wide slab bytes (slabinfo active objs x size, else meminfo Slab)
@@ -59,23 +60,30 @@ func ReadMeminfo() (map[string]int64, error) {
 
 // ProcCPU is utime+stime of pid in seconds, from /proc/<pid>/stat.
 func ProcCPU(pid int) (float64, error) {
+	u, s, err := ProcCPUSplit(pid)
+	return u + s, err
+}
+
+// ProcCPUSplit is utime and stime of pid in seconds: user space (our code
+// and the Go runtime) apart from the kernel's work on our behalf (send(2)).
+func ProcCPUSplit(pid int) (user, sys float64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// comm may hold spaces and parens: fields start after the last ')'.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no ')'", pid)
+		return 0, 0, fmt.Errorf("/proc/%d/stat: no ')'", pid)
 	}
 	f := strings.Fields(string(b[i+1:]))
 	// after ')': state(0) ppid(1) ... utime is field 14 overall => index 11.
 	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: short", pid)
+		return 0, 0, fmt.Errorf("/proc/%d/stat: short", pid)
 	}
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / clkTck, nil
+	return ut / clkTck, st / clkTck, nil
 }
 
 // procStatus reads VmRSS (bytes) and Threads from /proc/<pid>/status.
@@ -195,9 +203,11 @@ func (s *Sampler) Take() (Sample, error) {
 		if sm.RSS, sm.Threads, err = procStatus(s.PID); err != nil {
 			return sm, fmt.Errorf("sample pid %d: %w", s.PID, err)
 		}
-		if sm.CPU, err = ProcCPU(s.PID); err != nil {
+		u, sy, err := ProcCPUSplit(s.PID)
+		if err != nil {
 			return sm, fmt.Errorf("sample pid %d: %w", s.PID, err)
 		}
+		sm.CPU, sm.UserCPU = u+sy, u
 		sm.FDs = countFDs(s.PID)
 	}
 	if sl, err := Slabinfo(); err == nil {
