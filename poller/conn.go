@@ -46,6 +46,7 @@ type qent struct {
 // forward (numerically), except that nothing ever leaves stClosed.
 const (
 	stOpen       uint8 = iota
+	stOverflowed       // ErrOverflow dropped the queue: no more data, only CloseAfter or Close
 	stClosing          // CloseAfter: flush the queue, then shutdown(SHUT_WR)
 	stHalfClosed       // SHUT_WR done; waiting for the peer's EOF or Close
 	stShut             // Close or a write error: SHUT_RDWR done, queue dropped

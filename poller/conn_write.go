@@ -42,7 +42,7 @@ func (c *Conn) WriteCopy(b []byte) error {
 
 func (c *Conn) write(b []byte, copyIt bool) error {
 	if c.state != stOpen {
-		return ErrClosed
+		return c.refusal()
 	}
 	if len(b) == 0 {
 		return nil
@@ -87,7 +87,7 @@ func (c *Conn) Writev(bs [][]byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.state != stOpen {
-		return ErrClosed
+		return c.refusal()
 	}
 	i, off := 0, 0 // first unsent byte: bs[i][off:]
 	if len(c.q) == 0 {
@@ -179,7 +179,7 @@ func advance(bs [][]byte, i, off, n int) (int, int) {
 func (c *Conn) CloseAfter(last []byte) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.state != stOpen {
+	if c.state != stOpen && c.state != stOverflowed {
 		return
 	}
 	c.state = stClosing
@@ -336,6 +336,14 @@ func (c *Conn) dropQueue() {
 	c.wflags &^= fHeadCut
 }
 
+// refusal is the error for a write to a connection that is not open.
+func (c *Conn) refusal() error {
+	if c.state == stOverflowed {
+		return ErrOverflow
+	}
+	return ErrClosed
+}
+
 // overflow drops the queue to release its memory at once, except the
 // unsent rest of a slice that is already partly on the wire: the peer's
 // stream must stay cut at a slice boundary (for WebSocket, a frame
@@ -360,6 +368,9 @@ func (c *Conn) overflow(partial []byte, copyIt bool) {
 			c.wflags |= fHeadCut
 		}
 	}
+	// Refuse all later data: a write that succeeded after dropped ones
+	// would hand the peer a stream with a hole in it.
+	c.state = stOverflowed
 	c.st.overflows.Add(1)
 	if len(c.q) == 0 {
 		c.disarm()

@@ -285,6 +285,14 @@ func TestOverflowDropsQueue(t *testing.T) {
 	if after.Overflows <= before.Overflows {
 		t.Fatal("overflow not counted")
 	}
+	// Until the caller closes, every write is refused, even one that
+	// would fit now: a later frame must never follow dropped ones.
+	if err := c.Write(m[:1]); !errors.Is(err, ErrOverflow) {
+		t.Fatalf("write after overflow: %v, want ErrOverflow", err)
+	}
+	if err := c.Writev([][]byte{m[:1]}); !errors.Is(err, ErrOverflow) {
+		t.Fatalf("writev after overflow: %v, want ErrOverflow", err)
+	}
 	// The caller's next step: a close frame and half-close.
 	c.CloseAfter([]byte("bye"))
 	if err := c.Write(m); !errors.Is(err, ErrClosed) {

@@ -64,8 +64,10 @@ var (
 	// ErrClosed is returned by writes to a connection that is closing or closed.
 	ErrClosed = errors.New("poller: connection closed")
 	// ErrOverflow is returned when a write would take the connection's
-	// queue past Config.MaxOutbound. The queue has already been dropped;
-	// the caller should CloseAfter (a close frame) or Close.
+	// queue past Config.MaxOutbound. The queue has already been dropped
+	// (but for the rest of a slice partly on the wire) and every later
+	// write reports ErrOverflow too, so the peer never sees a stream with
+	// a hole; the caller should CloseAfter (a close frame) or Close.
 	ErrOverflow = errors.New("poller: outbound queue over its bound")
 )
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -40,6 +41,29 @@ type opts struct {
 	eng func(*poller.Config)
 	// manualClock leaves the clock stopped: the test advances it.
 	manualClock bool
+}
+
+// startServerB is startServer for benchmarks (default config, real clock).
+func startServerB(b *testing.B, engine string) *testServer {
+	b.Helper()
+	eng, err := poller.New(engine, poller.Config{Addr: "127.0.0.1:0"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	clock := shard.NewClock()
+	clock.Start()
+	cfg := server.Defaults()
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.New(cfg, eng, clock)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Close(); clock.Stop() })
+	addr := eng.Addr().String()
+	return &testServer{srv: srv, clock: clock, addr: addr, url: "ws://" + addr + cfg.Path}
 }
 
 func startServer(t *testing.T, engine string, o opts) *testServer {
@@ -85,12 +109,12 @@ func (ts *testServer) advance(n int) {
 // rawConn is a WebSocket client on a bare TCP socket, built frame by frame
 // with gobwas/ws, for the tests that must send what a library would refuse.
 type rawConn struct {
-	t  *testing.T
+	t  testing.TB
 	c  net.Conn
 	br *bufio.Reader
 }
 
-func dialRaw(t *testing.T, addr string) *rawConn {
+func dialRaw(t testing.TB, addr string) *rawConn {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
