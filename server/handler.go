@@ -49,6 +49,10 @@ func (s *Server) feed(ss *session, b []byte) {
 	}
 	// Fragment deadline: armed when a fragmented message starts, cleared
 	// when it completes; the wheel entry is pulled in only if it was due later.
+	// A close that arrived between fragments already armed the close grace.
+	if ss.phase() != stOpen {
+		return
+	}
 	if ss.dec.Fragmented() {
 		if ss.fragSince.Load() == 0 {
 			now := s.now()
