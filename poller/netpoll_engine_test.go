@@ -216,8 +216,17 @@ func TestNetpollEcho(t *testing.T) {
 		}
 		total += len(msg)
 	}
-	st := e.Stats()
-	if st.Accepted != 1 || st.Open != 1 || st.BytesIn != uint64(total) || st.BytesOut != uint64(total) {
+	// The counters move just after the bytes do (after OnData returns,
+	// after write(2)), so the client may see its echo first: wait for them.
+	var st Stats
+	ok := func() bool {
+		st = e.Stats()
+		return st.Accepted == 1 && st.Open == 1 && st.BytesIn == uint64(total) && st.BytesOut == uint64(total)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !ok() && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if !ok() {
 		t.Fatalf("Stats = %+v, want Accepted 1, Open 1, BytesIn = BytesOut = %d", st, total)
 	}
 	c.Close()

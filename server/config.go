@@ -51,8 +51,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("-max-conns must be >= 1, got %d", c.MaxConns)
 	case c.MaxMessage < 125 || c.MaxMessage > 64<<20:
 		return fmt.Errorf("-max-message must be in [125, 64MiB], got %d", c.MaxMessage)
-	case c.MaxSubscriptions < 1:
-		return fmt.Errorf("-max-subscriptions must be >= 1, got %d", c.MaxSubscriptions)
+	case c.MaxSubscriptions < 1 || c.MaxSubscriptions > 65535:
+		return fmt.Errorf("-max-subscriptions must be in [1, 65535], got %d", c.MaxSubscriptions)
 	case c.PingInterval < time.Second:
 		return fmt.Errorf("-ping-interval must be >= 1s (the wheel ticks once a second), got %v", c.PingInterval)
 	case c.PongTimeout < time.Second:

@@ -31,9 +31,15 @@ func (s *Server) Drain(ctx context.Context) error {
 	per := (len(conns) + batches - 1) / batches
 	for i := 0; i < len(conns); i += max(per, 1) {
 		for _, c := range conns[i:min(i+max(per, 1), len(conns))] {
-			if ss, _ := c.Ctx.(*session); ss != nil && ss.beginClose(1001, ByServer) {
+			ss, _ := c.Ctx.(*session)
+			switch {
+			case ss == nil:
+			case ss.closeFrom(stOpen, 1001, ByServer):
 				c.CloseAfter(frame.CloseGoingAway)
-				s.hub.Arm(ss.ref(), s.now()+s.tGrace)
+				s.armGrace(ss)
+			case ss.phase() == stHandshake:
+				// Not a WebSocket yet: it gets an HTTP answer.
+				s.reject(ss, &frame.Reject{Status: 503, Reason: "draining"})
 			}
 		}
 		if window > 0 && len(conns) > per {

@@ -48,8 +48,9 @@ func (s *Server) feed(ss *session, b []byte) {
 		return
 	}
 	// Fragment deadline: armed when a fragmented message starts, cleared
-	// when it completes; the wheel entry is pulled in only if it was due later.
-	// A close that arrived between fragments already armed the close grace.
+	// when it completes; the heartbeat reschedules whatever else is due when
+	// the entry fires. A close that arrived between fragments already armed
+	// the close grace.
 	if ss.phase() != stOpen {
 		return
 	}
@@ -57,7 +58,7 @@ func (s *Server) feed(ss *session, b []byte) {
 		if ss.fragSince.Load() == 0 {
 			now := s.now()
 			ss.fragSince.Store(now)
-			s.hub.Arm(ss.ref(), now+s.tFragment)
+			s.arm(ss, now+s.tFragment)
 		}
 	} else if ss.fragSince.Load() != 0 {
 		ss.fragSince.Store(0)
@@ -66,11 +67,30 @@ func (s *Server) feed(ss *session, b []byte) {
 
 // fail sends a close frame for a protocol failure and waits for the peer.
 func (s *Server) fail(ss *session, code uint16, reason string) {
-	if !ss.beginClose(code, ByServer) {
+	if !ss.closeFrom(stOpen, code, ByServer) {
 		return
 	}
 	ss.pc.CloseAfter(closeFrame(code, reason))
-	s.hub.Arm(ss.ref(), s.now()+s.tGrace)
+	s.armGrace(ss)
+}
+
+// armGrace starts the close grace: the peer has -close-grace to end the
+// connection before the socket is closed regardless.
+func (s *Server) armGrace(ss *session) {
+	at := s.now() + s.tGrace
+	ss.closeAt.Store(at)
+	s.hub.Arm(ss.ref(), at)
+}
+
+// arm schedules an open session's entry. If a close began meanwhile on
+// another goroutine, its grace deadline must win over this one.
+func (s *Server) arm(ss *session, due uint32) {
+	s.hub.Arm(ss.ref(), due)
+	if ss.phase() == stClosing {
+		if at := ss.closeAt.Load(); at != 0 {
+			s.hub.Arm(ss.ref(), at)
+		}
+	}
 }
 
 // closeFrame returns a prebuilt frame for the codes the server sends, and
@@ -108,6 +128,8 @@ func (s *Server) OnClose(c *poller.Conn, err error) {
 		code = 0 // never upgraded: not a WebSocket close
 	}
 	s.hub.Remove(ss.ref())
+	// c.Ctx stays set: a shard worker or Drain may still be reading it from
+	// a snapshot taken before Remove, and finds the session closing.
 	ss.dec.Release()
 	if ss.hs != nil {
 		putHS(ss.hs)
@@ -116,7 +138,6 @@ func (s *Server) OnClose(c *poller.Conn, err error) {
 	if code != 0 {
 		s.st.closes[by][closeIndex(code)].add(c.Fd(), 1)
 	}
-	c.Ctx = nil
 }
 
 // jitter spreads first pings uniformly over one interval so that a burst of

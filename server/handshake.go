@@ -34,20 +34,22 @@ func putHS(b *[]byte) {
 // handshake consumes upgrade-request bytes. It returns the bytes that follow
 // the request (early frames) and whether the connection is now open.
 func (s *Server) handshake(ss *session, b []byte) (rest []byte, ok bool) {
-	req := b
+	req, prev := b, 0
 	if ss.hs != nil {
+		prev = len(*ss.hs)
 		// Bytes past MaxRequest cannot change the verdict (431), so they
-		// are never buffered.
-		if room := frame.MaxRequest - len(*ss.hs); len(b) > room {
-			b = b[:room]
+		// are never buffered; early frames are taken from b, not from here.
+		add := b
+		if room := frame.MaxRequest - prev; len(add) > room {
+			add = add[:room]
 		}
-		if len(*ss.hs)+len(b) > cap(*ss.hs) {
+		if prev+len(add) > cap(*ss.hs) {
 			big := getHS(frame.MaxRequest)
 			*big = append(*big, *ss.hs...)
 			putHS(ss.hs)
 			ss.hs = big
 		}
-		*ss.hs = append(*ss.hs, b...)
+		*ss.hs = append(*ss.hs, add...)
 		req = *ss.hs
 	}
 	n, key, rej := frame.ParseUpgrade(req, s.cfg.Path)
@@ -61,6 +63,16 @@ func (s *Server) handshake(ss *session, b []byte) (rest []byte, ok bool) {
 		}
 		rej = &frame.Reject{Status: 431, Reason: "too_large"}
 	}
+	if rej == nil && n > prev {
+		// The head ends in this read (the buffered part alone held no
+		// complete head), so n > prev and what follows it is b[n-prev:]:
+		// the engine's bytes, whole, never the capped copy.
+		rest = b[n-prev:]
+	}
+	if ss.hs != nil {
+		putHS(ss.hs)
+		ss.hs = nil
+	}
 	if rej == nil && s.draining.Load() {
 		rej = &frame.Reject{Status: 503, Reason: "draining"}
 	}
@@ -69,10 +81,6 @@ func (s *Server) handshake(ss *session, b []byte) (rest []byte, ok bool) {
 		s.limitLog.hit("open connections at -max-conns")
 	}
 	if rej != nil {
-		if ss.hs != nil {
-			putHS(ss.hs)
-			ss.hs = nil
-		}
 		s.reject(ss, rej)
 		return nil, false
 	}
@@ -85,42 +93,31 @@ func (s *Server) handshake(ss *session, b []byte) (rest []byte, ok bool) {
 	s.handshaking.Add(-1)
 	s.open.Add(1)
 	s.st.accepted.add(ss.pc.Fd(), 1)
-	ss.lastPing = s.now() - s.jitter()
-	s.hub.Arm(ss.ref(), ss.lastPing+s.tPing)
+	// The first ping is due at a uniformly random point of the first
+	// interval, so a burst of connections does not ping in step forever.
+	now := s.now()
+	ss.nextPing = now + 1 + s.jitter()
+	s.hub.Arm(ss.ref(), ss.nextPing)
 	// 101 from a stack buffer: WriteCopy copies only if the fresh socket
 	// would block, which it practically never does.
 	var buf [256]byte
 	if err := ss.pc.WriteCopy(frame.AppendAccept(buf[:0], key)); err != nil {
 		return nil, false
 	}
-	if n < len(req) {
-		// Frames sent right behind the request: hand them to the decoder.
-		// If they sit in the pooled buffer, the decoder copies what it keeps.
-		rest = req[n:]
-	}
-	if ss.hs != nil && len(rest) == 0 {
-		putHS(ss.hs)
-		ss.hs = nil
-	}
-	if ss.hs != nil {
-		// rest aliases the pooled buffer: decode now, then release it.
-		s.feed(ss, rest)
-		putHS(ss.hs)
-		ss.hs = nil
-		return nil, true
-	}
 	return rest, true
 }
 
-// reject answers with an HTTP error and closes once it is written. It may
-// run on the shard worker (handshake deadline), so it never touches hs,
-// which belongs to OnData; OnClose releases it.
-func (s *Server) reject(ss *session, rej *frame.Reject) {
+// reject answers a connection still in its handshake with an HTTP error and
+// closes once it is written; it reports whether this call did (a deadline
+// and a completing upgrade may race: only one wins). It may run on the
+// shard worker, so it never touches hs, which belongs to OnData.
+func (s *Server) reject(ss *session, rej *frame.Reject) bool {
+	if !ss.closeFrom(stHandshake, 0, ByServer) {
+		return false
+	}
 	s.st.rejected[rejectIndex(rej.Reason)].add(ss.pc.Fd(), 1)
 	s.rejectLog.hit(rej.Reason)
-	if !ss.beginClose(0, ByServer) {
-		return
-	}
 	ss.pc.CloseAfter(frame.AppendReject(nil, rej))
-	s.hub.Arm(ss.ref(), s.now()+s.tGrace)
+	s.armGrace(ss)
+	return true
 }

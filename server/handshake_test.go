@@ -1,9 +1,16 @@
 package server_test
 
 import (
+	"context"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/gobwas/ws"
+
+	"github.com/starling-ws/starling/frame"
 	"github.com/starling-ws/starling/server"
 )
 
@@ -48,6 +55,97 @@ func TestHandshakeRejections(t *testing.T) {
 			if st.Rejected[reason] != want {
 				t.Errorf("rejected[%s] = %d, want %d (%v)", reason, st.Rejected[reason], want, st.Rejected)
 			}
+		}
+	})
+}
+
+// A request split over reads, whose last part arrives together with many
+// frames (more than the handshake buffer may hold): every frame is served.
+func TestSplitHandshakeWithPipelinedFrames(t *testing.T) {
+	eachEngine(t, func(t *testing.T, engine string) {
+		ts := startServer(t, engine, opts{})
+		r := dialRaw(t, ts.addr)
+		req := []byte(upgradeRequest("/ws"))
+		r.write(req[:10])
+		time.Sleep(20 * time.Millisecond) // let the first part be read on its own
+		var tail []byte
+		tail = append(tail, req[10:]...)
+		const n = 400
+		for i := 1; i <= n; i++ {
+			tail = append(tail, clientFrame(ws.OpText, true, []byte(fmt.Sprintf(`{"op":"sub","ch":"c%d","id":%d}`, i, i)))...)
+		}
+		if len(tail) <= frame.MaxRequest {
+			t.Fatalf("tail of %d bytes does not exceed the handshake buffer", len(tail))
+		}
+		r.write(tail)
+		if resp := r.readResponse(); resp.StatusCode != 101 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		for i := 1; i <= n; i++ {
+			expectKV(t, r.nextJSON(), "op", "ack", "id", i)
+		}
+	})
+}
+
+// Drain answers a client still in its handshake with HTTP 503, not a
+// WebSocket close frame, and open clients with 1001.
+func TestDrainAnswersHandshakingWithHTTP(t *testing.T) {
+	eachEngine(t, func(t *testing.T, engine string) {
+		ts := startServer(t, engine, opts{})
+		open := dialRaw(t, ts.addr).upgrade()
+		half := dialRaw(t, ts.addr)
+		half.write([]byte("GET /ws HTTP/1.1\r\nHost: x\r\n"))
+		waitFor(t, "both registered", func() bool { return ts.srv.Hub().Stats().Conns == 2 })
+		done := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			done <- ts.srv.Drain(ctx)
+		}()
+		if resp := half.readResponse(); resp.StatusCode != 503 {
+			t.Fatalf("handshaking client: status %d, want 503", resp.StatusCode)
+		}
+		half.expectEOF()
+		half.c.Close() // as a client does once the server is done
+		open.expectClose(1001)
+		open.c.Close()
+		if err := <-done; err != nil {
+			t.Fatalf("drain: %v", err)
+		}
+		if got := ts.srv.Stats().Rejected["draining"]; got != 1 {
+			t.Fatalf("rejected[draining] = %d, want 1", got)
+		}
+	})
+}
+
+// Drain while clients leave on their own: every connection ends, nothing
+// races (run under -race), and the gauges come back to zero.
+func TestDrainWhileClientsLeave(t *testing.T) {
+	eachEngine(t, func(t *testing.T, engine string) {
+		ts := startServer(t, engine, opts{})
+		var cs []*rawConn
+		for i := 0; i < 100; i++ {
+			cs = append(cs, dialRaw(t, ts.addr).upgrade())
+		}
+		done := make(chan error, 1)
+		go func() {
+			// Closes are spread over the first half of the window: keep it short.
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			done <- ts.srv.Drain(ctx)
+		}()
+		for i, c := range cs {
+			if i%2 == 0 {
+				c.c.Close() // leaves without a close handshake
+			} else {
+				go func(c *rawConn) { io.Copy(io.Discard, c.c); c.c.Close() }(c) // closes on the server's FIN
+			}
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("drain: %v (left %d)", err, ts.srv.Hub().Stats().Conns)
+		}
+		if st := ts.srv.Stats(); st.Open != 0 || st.Handshaking != 0 {
+			t.Fatalf("gauges after drain: open %d, handshaking %d", st.Open, st.Handshaking)
 		}
 	})
 }

@@ -80,7 +80,7 @@ func (ss *session) Pong([]byte) {}
 // Close echoes the peer's close (its code, or an empty close for 1005) and
 // waits for the peer to end the TCP connection, as RFC 6455 7.1 asks.
 func (ss *session) Close(code ws.StatusCode, _ []byte) {
-	if !ss.beginClose(uint16(code), ByClient) {
+	if !ss.closeFrom(stOpen, uint16(code), ByClient) {
 		return
 	}
 	reply := frame.CloseNormal
@@ -92,7 +92,7 @@ func (ss *session) Close(code ws.StatusCode, _ []byte) {
 		reply = frame.AppendClose(nil, code, "")
 	}
 	ss.pc.CloseAfter(reply)
-	ss.srv.hub.Arm(ss.ref(), ss.srv.now()+ss.srv.tGrace)
+	ss.srv.armGrace(ss)
 }
 
 // closeEmpty is a close frame without a status, the echo of one without.

@@ -24,8 +24,10 @@ const (
 // Field owners: pc, srv, refv are set in OnOpen and never change. hs, dec,
 // nsubs are touched only from OnData (serialised by the engine). state,
 // lastSeen and fragSince are atomics because the shard worker reads them in
-// OnTimer. lastPing and pingSent are touched only from OnTimer (one shard
-// worker per connection).
+// OnTimer; closeAt too, since any closer sets it for the worker. nextPing
+// and pingSent belong to OnTimer (one shard worker per connection), except
+// that the upgrade sets nextPing once, before arming the wheel (the shard
+// lock orders the two).
 type session struct {
 	pc  *poller.Conn
 	srv *Server
@@ -41,10 +43,11 @@ type session struct {
 	state     atomic.Uint32
 	lastSeen  atomic.Uint32 // clock tick of the last bytes received
 	fragSince atomic.Uint32 // clock tick the open fragmented message began; 0 if none
+	closeAt   atomic.Uint32 // clock tick the close grace ends; 0 until closing
 	opened    uint32        // clock tick of accept
-	lastPing  uint32        // clock tick of the last ping sent (or a jittered phase)
+	nextPing  uint32        // clock tick a ping is due if the connection stays silent
 	pingSent  uint32        // clock tick of the outstanding ping; 0 if none
-	nsubs     uint16
+	nsubs     uint16        // -max-subscriptions is capped at 65535 to fit
 }
 
 func packState(st uint32, by uint8, code uint16) uint32 { return st | uint32(by)<<8 | uint32(code)<<16 }
@@ -58,22 +61,18 @@ func (s *session) ref() shard.Ref { return shard.Ref(s.refv.Load()) }
 // phase is the session state without the close details.
 func (s *session) phase() uint32 { return s.state.Load() & 0xff }
 
-// beginClose moves the session to closing once; it reports whether this call
-// did, so exactly one path sends the close frame and counts it.
-func (s *session) beginClose(code uint16, by uint8) bool {
-	for {
-		v := s.state.Load()
-		st := v & 0xff
-		if st == stClosing {
-			return false
-		}
-		if s.state.CompareAndSwap(v, packState(stClosing, by, code)) {
-			if st == stOpen {
-				s.srv.open.Add(-1)
-			} else {
-				s.srv.handshaking.Add(-1)
-			}
-			return true
-		}
+// closeFrom moves the session from phase from to closing; it reports
+// whether this call did, so exactly one path sends the close (a close frame
+// from stOpen, an HTTP error from stHandshake) and counts it. Phases other
+// than closing carry no close details, so one CAS on the exact value decides.
+func (s *session) closeFrom(from uint32, code uint16, by uint8) bool {
+	if !s.state.CompareAndSwap(packState(from, 0, 0), packState(stClosing, by, code)) {
+		return false
 	}
+	if from == stOpen {
+		s.srv.open.Add(-1)
+	} else {
+		s.srv.handshaking.Add(-1)
+	}
+	return true
 }

@@ -21,13 +21,21 @@ func (s *Server) onTimer(c *poller.Conn, now uint32) {
 	switch ss.phase() {
 	case stHandshake:
 		if now >= ss.opened+s.tHandshake {
-			s.st.deadlines.add(c.Fd(), 1)
-			s.reject(ss, &frame.Reject{Status: 408, Reason: "timeout"})
+			if s.reject(ss, &frame.Reject{Status: 408, Reason: "timeout"}) {
+				s.st.deadlines.add(c.Fd(), 1)
+			}
 			return
 		}
 		s.hub.Arm(ss.ref(), ss.opened+s.tHandshake)
 	case stClosing:
-		// The peer did not finish the close handshake within the grace.
+		// The peer did not finish the close handshake within the grace. An
+		// entry that fired just before the close began is re-armed instead.
+		if at := ss.closeAt.Load(); at == 0 || now < at {
+			if at != 0 {
+				s.hub.Arm(ss.ref(), at)
+			}
+			return
+		}
 		c.Close()
 	case stOpen:
 		s.heartbeat(ss, now)
@@ -38,8 +46,9 @@ func (s *Server) heartbeat(ss *session, now uint32) {
 	seen := ss.lastSeen.Load()
 	frag := ss.fragSince.Load()
 	if frag != 0 && now >= frag+s.tFragment {
-		s.st.deadlines.add(ss.pc.Fd(), 1)
-		s.timeout(ss)
+		if s.timeout(ss) {
+			s.st.deadlines.add(ss.pc.Fd(), 1)
+		}
 		return
 	}
 	var due uint32
@@ -48,7 +57,7 @@ func (s *Server) heartbeat(ss *session, now uint32) {
 		ss.pingSent = 0 // answered (any bytes count, not only a pong)
 		fallthrough
 	case ss.pingSent == 0:
-		next := max(seen, ss.lastPing) + s.tPing
+		next := max(seen+s.tPing, ss.nextPing)
 		if now < next {
 			due = next
 			break
@@ -58,12 +67,13 @@ func (s *Server) heartbeat(ss *session, now uint32) {
 			return
 		}
 		s.st.pings.add(ss.pc.Fd(), 1)
-		ss.lastPing, ss.pingSent = now, now
+		ss.nextPing, ss.pingSent = now+s.tPing, now
 		due = now + s.tPong
 	default: // a ping is outstanding and nothing came back
 		if now >= ss.pingSent+s.tPong {
-			s.st.heartbeat.add(ss.pc.Fd(), 1)
-			s.timeout(ss)
+			if s.timeout(ss) {
+				s.st.heartbeat.add(ss.pc.Fd(), 1)
+			}
 			return
 		}
 		due = ss.pingSent + s.tPong
@@ -71,17 +81,18 @@ func (s *Server) heartbeat(ss *session, now uint32) {
 	if frag != 0 {
 		due = min(due, frag+s.tFragment)
 	}
-	s.hub.Arm(ss.ref(), due)
+	s.arm(ss, due)
 }
 
 // timeout closes a connection that missed a deadline: 1008 with a reason,
-// then the close grace.
-func (s *Server) timeout(ss *session) {
-	if !ss.beginClose(1008, ByServer) {
-		return
+// then the close grace. It reports whether it was this call that closed.
+func (s *Server) timeout(ss *session) bool {
+	if !ss.closeFrom(stOpen, 1008, ByServer) {
+		return false
 	}
 	ss.pc.CloseAfter(frame.CloseTimeout)
-	s.hub.Arm(ss.ref(), s.now()+s.tGrace)
+	s.armGrace(ss)
+	return true
 }
 
 // onSlow is shard's report that a fan-out write met a full outbound queue.
@@ -99,11 +110,11 @@ func (s *Server) overflowed(ss *session, err error) {
 	if err != poller.ErrOverflow {
 		return
 	}
-	if !ss.beginClose(1008, ByServer) {
+	if !ss.closeFrom(stOpen, 1008, ByServer) {
 		return
 	}
 	s.st.slow.add(ss.pc.Fd(), 1)
 	s.slowLog.hit("outbound queue over its bound")
 	ss.pc.CloseAfter(frame.CloseSlow)
-	s.hub.Arm(ss.ref(), s.now()+s.tGrace)
+	s.armGrace(ss)
 }
