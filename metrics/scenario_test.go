@@ -64,6 +64,9 @@ func TestScrapeFollowsScenario(t *testing.T) {
 		if msg := cl[0].nextData(); !strings.Contains(string(msg), "hello") {
 			t.Fatalf("delivery: got %s", msg)
 		}
+		// A delivery is counted once its write returned, which can be just
+		// after the subscriber read it.
+		waitFor(t, "delivery counted", func() bool { return r.srv.Hub().Stats().Deliveries >= 1 })
 
 		f = scrape(t, m)
 		want := func(name string, v float64, labels ...string) {

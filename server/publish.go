@@ -53,13 +53,14 @@ func (s *Server) publish(ss *session, op *frame.Op) error {
 	if op.Enc == frame.JSON && !frame.MsgPackCompatible(op.Data) {
 		return errNotMsgPack
 	}
+	// Counted before the hub can deliver it (see shard's Publish).
+	s.st.publishes.add(ss.pc.Fd(), 1)
 	b := builders.Get().(*pubBuilder)
 	b.ch, b.data, b.enc, b.err = op.Ch, op.Data, op.Enc, nil
 	s.hub.Publish(op.Ch, b)
 	err := b.err
 	b.ch, b.data = nil, nil
 	builders.Put(b)
-	s.st.publishes.add(ss.pc.Fd(), 1)
 	if err != nil {
 		s.log.Error("publish conversion failed", "err", err)
 	}

@@ -51,6 +51,9 @@ func (h *Hub) Publish(ch []byte, b Builder) (off uint64, recipients int) {
 		}
 	}
 	t.pending.Store(n)
+	// Counted before any shard can write it, so a subscriber that has the
+	// message never sees a counter that does not yet.
+	st.publishes.Add(1)
 	if h.cfg.OnFanout != nil {
 		t.start = h.clock.mono()
 	}
@@ -60,7 +63,6 @@ func (h *Hub) Publish(ch []byte, b Builder) (off uint64, recipients int) {
 		}
 	}
 	recipients = int(meta.subs[0] + meta.subs[1])
-	st.publishes.Add(1)
 	st.mu.Unlock()
 	return off, recipients
 }
