@@ -36,11 +36,15 @@ func TestZeroAllocs(t *testing.T) {
 		}
 	})
 	var op Op
-	zeroAllocs(t, "DecodeOp JSON", "ASCII channel names must not be copied", func() {
-		if e := DecodeOp(benchJSONPub, JSON, &op); e != nil {
-			t.Fatal(e)
-		}
-	})
+	// json.Valid takes its scanner from a sync.Pool, which race builds
+	// drain at random: this one is checked without -race (.ci/run does).
+	if !raceEnabled {
+		zeroAllocs(t, "DecodeOp JSON", "ASCII channel names must not be copied", func() {
+			if e := DecodeOp(benchJSONPub, JSON, &op); e != nil {
+				t.Fatal(e)
+			}
+		})
+	}
 	zeroAllocs(t, "DecodeOp MsgPack", "ASCII channel names must not be copied", func() {
 		if e := DecodeOp(benchMPPub, MsgPack, &op); e != nil {
 			t.Fatal(e)
