@@ -39,7 +39,7 @@ func (s *Server) Drain(ctx context.Context) error {
 				s.armGrace(ss)
 			case ss.phase() == stHandshake:
 				// Not a WebSocket yet: it gets an HTTP answer.
-				s.reject(ss, &frame.Reject{Status: 503, Reason: "draining"})
+				s.reject(ss, &frame.Reject{Status: 503, Reason: "draining"}, nil)
 			}
 		}
 		if window > 0 && len(conns) > per {

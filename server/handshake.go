@@ -81,7 +81,7 @@ func (s *Server) handshake(ss *session, b []byte) (rest []byte, ok bool) {
 		s.limitLog.hit("open connections at -max-conns")
 	}
 	if rej != nil {
-		s.reject(ss, rej)
+		s.reject(ss, rej, nil)
 		return nil, false
 	}
 	// Open the session before the 101 leaves, so that whatever the client
@@ -111,11 +111,15 @@ func (s *Server) handshake(ss *session, b []byte) (rest []byte, ok bool) {
 // closes once it is written; it reports whether this call did (a deadline
 // and a completing upgrade may race: only one wins). It may run on the
 // shard worker, so it never touches hs, which belongs to OnData.
-func (s *Server) reject(ss *session, rej *frame.Reject) bool {
+func (s *Server) reject(ss *session, rej *frame.Reject, cause *counter) bool {
 	if !ss.closeFrom(stHandshake, 0, ByServer) {
 		return false
 	}
+	// Counted before the response leaves (see timeout).
 	s.st.rejected[rejectIndex(rej.Reason)].add(ss.pc.Fd(), 1)
+	if cause != nil {
+		cause.add(ss.pc.Fd(), 1)
+	}
 	s.rejectLog.hit(rej.Reason)
 	ss.pc.CloseAfter(frame.AppendReject(nil, rej))
 	s.armGrace(ss)

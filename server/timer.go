@@ -21,9 +21,7 @@ func (s *Server) onTimer(c *poller.Conn, now uint32) {
 	switch ss.phase() {
 	case stHandshake:
 		if now >= ss.opened+s.tHandshake {
-			if s.reject(ss, &frame.Reject{Status: 408, Reason: "timeout"}) {
-				s.st.deadlines.add(c.Fd(), 1)
-			}
+			s.reject(ss, &frame.Reject{Status: 408, Reason: "timeout"}, &s.st.deadlines)
 			return
 		}
 		s.hub.Arm(ss.ref(), ss.opened+s.tHandshake)
@@ -46,9 +44,7 @@ func (s *Server) heartbeat(ss *session, now uint32) {
 	seen := ss.lastSeen.Load()
 	frag := ss.fragSince.Load()
 	if frag != 0 && now >= frag+s.tFragment {
-		if s.timeout(ss) {
-			s.st.deadlines.add(ss.pc.Fd(), 1)
-		}
+		s.timeout(ss, &s.st.deadlines)
 		return
 	}
 	var due uint32
@@ -71,9 +67,7 @@ func (s *Server) heartbeat(ss *session, now uint32) {
 		due = now + s.tPong
 	default: // a ping is outstanding and nothing came back
 		if now >= ss.pingSent+s.tPong {
-			if s.timeout(ss) {
-				s.st.heartbeat.add(ss.pc.Fd(), 1)
-			}
+			s.timeout(ss, &s.st.heartbeat)
 			return
 		}
 		due = ss.pingSent + s.tPong
@@ -85,14 +79,16 @@ func (s *Server) heartbeat(ss *session, now uint32) {
 }
 
 // timeout closes a connection that missed a deadline: 1008 with a reason,
-// then the close grace. It reports whether it was this call that closed.
-func (s *Server) timeout(ss *session) bool {
+// then the close grace. The cause is counted by the call that wins the
+// close, before the frame leaves, so a client that has the close never
+// reads a counter that has not moved yet.
+func (s *Server) timeout(ss *session, cause *counter) {
 	if !ss.closeFrom(stOpen, 1008, ByServer) {
-		return false
+		return
 	}
+	cause.add(ss.pc.Fd(), 1)
 	ss.pc.CloseAfter(frame.CloseTimeout)
 	s.armGrace(ss)
-	return true
 }
 
 // onSlow is shard's report that a fan-out write met a full outbound queue.
