@@ -1,6 +1,8 @@
 package metrics_test
 
 import (
+	"github.com/starling-ws/starling/internal/wstest"
+
 	"bufio"
 	"encoding/json"
 	"os/exec"
@@ -100,7 +102,7 @@ func TestBinarySIGTERMReadinessFirst(t *testing.T) {
 	adminAddr, _ := await("admin listening")["addr"].(string)
 	base := "http://" + adminAddr
 
-	c := dial(t, wsAddr).upgrade()
+	c := wstest.Dial(t, wsAddr).Upgrade()
 	if code, body := get(t, base+"/readyz"); code != 200 {
 		t.Fatalf("/readyz while serving: %d %q", code, body)
 	}
@@ -114,7 +116,7 @@ func TestBinarySIGTERMReadinessFirst(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if code := c.nextClose(); code != ws.StatusGoingAway {
+	if code := c.NextClose(); code != ws.StatusGoingAway {
 		t.Fatalf("close %d on SIGTERM, want 1001", code)
 	}
 	// We hold the close unanswered: our connection is still open.
@@ -124,9 +126,9 @@ func TestBinarySIGTERMReadinessFirst(t *testing.T) {
 	if v := scrape(t, base+"/metrics").value("starling_ready"); v != 0 {
 		t.Fatalf("starling_ready = %v during drain, want 0", v)
 	}
-	c.send(ws.OpClose, closeBody(ws.StatusGoingAway))
-	c.expectEOF()
-	c.c.Close()
+	c.Send(ws.OpClose, true, closeBody(ws.StatusGoingAway))
+	c.ExpectEOF()
+	c.C.Close()
 
 	select {
 	case err := <-exited:

@@ -1,12 +1,10 @@
 package metrics_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -23,14 +21,6 @@ import (
 	"github.com/starling-ws/starling/server"
 	"github.com/starling-ws/starling/shard"
 )
-
-var engines = []string{"epoll", "netpoll"}
-
-func eachEngine(t *testing.T, f func(t *testing.T, engine string)) {
-	for _, e := range engines {
-		t.Run(e, func(t *testing.T) { f(t, e) })
-	}
-}
 
 // logBuf is a goroutine-safe log sink the tests can grep.
 type logBuf struct {
@@ -187,139 +177,6 @@ func (f families) sum(name string) float64 {
 		s += m.GetGauge().GetValue() + m.GetCounter().GetValue()
 	}
 	return s
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// client is a WebSocket client on a bare TCP socket (gobwas/ws frames), so
-// tests can send what a library would refuse.
-type client struct {
-	t  *testing.T
-	c  net.Conn
-	br *bufio.Reader
-}
-
-func dial(t *testing.T, addr string) *client {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &client{t: t, c: c, br: bufio.NewReader(c)}
-}
-
-func upgradeRequest(path, version string) string {
-	return "GET " + path + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: " + version + "\r\n\r\n"
-}
-
-// request sends an upgrade request and returns the response status.
-func (c *client) request(path, version string) int {
-	c.t.Helper()
-	c.write([]byte(upgradeRequest(path, version)))
-	c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	resp, err := http.ReadResponse(c.br, nil)
-	if err != nil {
-		c.t.Fatalf("read response: %v", err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-func (c *client) upgrade() *client {
-	c.t.Helper()
-	if code := c.request("/ws", "13"); code != 101 {
-		c.t.Fatalf("upgrade: status %d", code)
-	}
-	return c
-}
-
-func (c *client) write(b []byte) {
-	c.t.Helper()
-	c.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c.c.Write(b); err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
-}
-
-// send writes one masked client frame.
-func (c *client) send(op ws.OpCode, p []byte) {
-	c.t.Helper()
-	f := ws.MaskFrameInPlace(ws.NewFrame(op, true, append([]byte(nil), p...)))
-	b, err := ws.CompileFrame(f)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.write(b)
-}
-
-func (c *client) sendText(s string) { c.send(ws.OpText, []byte(s)) }
-
-// next reads one server frame.
-func (c *client) next() (ws.Header, []byte) {
-	c.t.Helper()
-	c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	h, err := ws.ReadHeader(c.br)
-	if err != nil {
-		c.t.Fatalf("read header: %v", err)
-	}
-	p := make([]byte, h.Length)
-	if _, err := io.ReadFull(c.br, p); err != nil {
-		c.t.Fatalf("read payload: %v", err)
-	}
-	return h, p
-}
-
-// nextData skips pings and returns the next data frame's payload.
-func (c *client) nextData() []byte {
-	c.t.Helper()
-	for {
-		h, p := c.next()
-		if h.OpCode == ws.OpText || h.OpCode == ws.OpBinary {
-			return p
-		}
-		if h.OpCode == ws.OpClose {
-			code, reason := ws.ParseCloseFrameData(p)
-			c.t.Fatalf("unexpected close %d %q", code, reason)
-		}
-	}
-}
-
-// nextClose reads until a close frame and returns its code.
-func (c *client) nextClose() ws.StatusCode {
-	c.t.Helper()
-	for {
-		h, p := c.next()
-		if h.OpCode == ws.OpClose {
-			code, _ := ws.ParseCloseFrameData(p)
-			return code
-		}
-	}
-}
-
-// expectEOF checks the server ended the TCP connection.
-func (c *client) expectEOF() {
-	c.t.Helper()
-	c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 512)
-	for {
-		if _, err := c.br.Read(buf); err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				c.t.Fatalf("server did not close the connection")
-			}
-			return
-		}
-	}
 }
 
 func closeBody(code ws.StatusCode) []byte { return ws.NewCloseFrameBody(code, "") }

@@ -1,6 +1,8 @@
 package metrics_test
 
 import (
+	"github.com/starling-ws/starling/internal/wstest"
+
 	"strings"
 	"testing"
 	"time"
@@ -12,14 +14,14 @@ import (
 // /readyz turns 503 once StallAfter passes; ticks bring it back.
 func TestReadyzStalledReactor(t *testing.T) {
 	r := startRigOpts(t, "epoll", nil, metrics.Options{SummaryEvery: -1, StallAfter: 300 * time.Millisecond})
-	waitFor(t, "a first wheel tick", func() bool {
+	wstest.WaitFor(t, "a first wheel tick", func() bool {
 		return scrape(t, r.base+"/metrics").value("starling_tick_lag_seconds") >= 1
 	})
 	if code, body := r.get(t, "/readyz"); code != 200 {
 		t.Fatalf("/readyz while ticking: %d %q", code, body)
 	}
 	r.clock.Stop()
-	waitFor(t, "/readyz to report the stall", func() bool {
+	wstest.WaitFor(t, "/readyz to report the stall", func() bool {
 		code, body := r.get(t, "/readyz")
 		return code == 503 && strings.Contains(body, "no wheel tick")
 	})
@@ -27,7 +29,7 @@ func TestReadyzStalledReactor(t *testing.T) {
 		t.Fatalf("starling_ready = %v while stalled", v)
 	}
 	r.clock.Start()
-	waitFor(t, "/readyz to recover once ticks run", func() bool {
+	wstest.WaitFor(t, "/readyz to recover once ticks run", func() bool {
 		code, _ := r.get(t, "/readyz")
 		return code == 200
 	})
@@ -36,9 +38,9 @@ func TestReadyzStalledReactor(t *testing.T) {
 // TestSummaryLine: the periodic line carries the figures, one per period.
 func TestSummaryLine(t *testing.T) {
 	r := startRigOpts(t, "epoll", nil, metrics.Options{SummaryEvery: 100 * time.Millisecond})
-	dial(t, r.wsAddr).upgrade()
-	dial(t, r.wsAddr).request("/nope", "13")
-	waitFor(t, "a summary line with the connection and the rejection", func() bool {
+	wstest.Dial(t, r.wsAddr).Upgrade()
+	wstest.Dial(t, r.wsAddr).Request("/nope", "13")
+	wstest.WaitFor(t, "a summary line with the connection and the rejection", func() bool {
 		logs := r.logs.String()
 		return strings.Contains(logs, "msg=summary connections=1 ") && strings.Contains(logs, " rejected=1 ")
 	})

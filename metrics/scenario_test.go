@@ -1,6 +1,8 @@
 package metrics_test
 
 import (
+	"github.com/starling-ws/starling/internal/wstest"
+
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +16,7 @@ import (
 // TestScrapeFollowsScenario drives a real server over loopback and checks
 // that every counter a scrape shows moved exactly as the scenario did.
 func TestScrapeFollowsScenario(t *testing.T) {
-	eachEngine(t, func(t *testing.T, engine string) {
+	wstest.EachEngine(t, func(t *testing.T, engine string) {
 		r := startRig(t, engine, nil)
 		m := r.base + "/metrics"
 
@@ -40,33 +42,33 @@ func TestScrapeFollowsScenario(t *testing.T) {
 
 		// N = 4 accepted; M = 3 rejected bad_version and 2 not_found.
 		const accepted, badVersion, notFound = 4, 3, 2
-		cl := make([]*client, accepted)
+		cl := make([]*wstest.Conn, accepted)
 		for i := range cl {
-			cl[i] = dial(t, r.wsAddr).upgrade()
+			cl[i] = wstest.Dial(t, r.wsAddr).Upgrade()
 		}
 		for range badVersion {
-			if code := dial(t, r.wsAddr).request("/ws", "8"); code != 426 {
+			if code := wstest.Dial(t, r.wsAddr).Request("/ws", "8"); code != 426 {
 				t.Fatalf("bad version: status %d, want 426", code)
 			}
 		}
 		for range notFound {
-			if code := dial(t, r.wsAddr).request("/nope", "13"); code != 404 {
+			if code := wstest.Dial(t, r.wsAddr).Request("/nope", "13"); code != 404 {
 				t.Fatalf("bad path: status %d, want 404", code)
 			}
 		}
 
 		// Pub/sub: cl[0] subscribes, cl[1] publishes once.
-		cl[0].sendText(`{"op":"sub","ch":"news","id":1}`)
-		if ack := cl[0].nextData(); !strings.Contains(string(ack), "ack") {
+		cl[0].SendText(`{"op":"sub","ch":"news","id":1}`)
+		if _, ack := cl[0].NextData(); !strings.Contains(string(ack), "ack") {
 			t.Fatalf("sub: got %s", ack)
 		}
-		cl[1].sendText(`{"op":"pub","ch":"news","data":"hello"}`)
-		if msg := cl[0].nextData(); !strings.Contains(string(msg), "hello") {
+		cl[1].SendText(`{"op":"pub","ch":"news","data":"hello"}`)
+		if _, msg := cl[0].NextData(); !strings.Contains(string(msg), "hello") {
 			t.Fatalf("delivery: got %s", msg)
 		}
 		// A delivery is counted once its write returned, which can be just
 		// after the subscriber read it.
-		waitFor(t, "delivery counted", func() bool { return r.srv.Hub().Stats().Deliveries >= 1 })
+		wstest.WaitFor(t, "delivery counted", func() bool { return r.srv.Hub().Stats().Deliveries >= 1 })
 
 		f = scrape(t, m)
 		want := func(name string, v float64, labels ...string) {
@@ -110,33 +112,33 @@ func TestScrapeFollowsScenario(t *testing.T) {
 		}
 		// The fan-out hook runs after the last shard wrote the frame, which
 		// may be just after the subscriber read it.
-		waitFor(t, "fan-out histogram to count the publish", func() bool {
+		wstest.WaitFor(t, "fan-out histogram to count the publish", func() bool {
 			return scrape(t, m).value("starling_fanout_duration_seconds") == 1
 		})
-		waitFor(t, "a wheel tick to be observed", func() bool {
+		wstest.WaitFor(t, "a wheel tick to be observed", func() bool {
 			return scrape(t, m).value("starling_tick_lag_seconds") >= 1
 		})
 
 		// Closes: cl[0] closes normally (1000, client), cl[2] breaks the
 		// protocol with an unmasked frame (1002, server), cl[3] drops TCP
 		// without a close frame (1006, network). cl[1] stays.
-		cl[0].send(ws.OpClose, closeBody(ws.StatusNormalClosure))
-		if code := cl[0].nextClose(); code != ws.StatusNormalClosure {
+		cl[0].Send(ws.OpClose, true, closeBody(ws.StatusNormalClosure))
+		if code := cl[0].NextClose(); code != ws.StatusNormalClosure {
 			t.Fatalf("close echo %d, want 1000", code)
 		}
-		cl[0].c.Close() // the server waits for the client to end TCP
+		cl[0].C.Close() // the server waits for the client to end TCP
 
-		cl[2].write([]byte{0x81, 0x02, 'h', 'i'}) // text, FIN, not masked
-		if code := cl[2].nextClose(); code != ws.StatusProtocolError {
+		cl[2].Write([]byte{0x81, 0x02, 'h', 'i'}) // text, FIN, not masked
+		if code := cl[2].NextClose(); code != ws.StatusProtocolError {
 			t.Fatalf("unmasked frame: close %d, want 1002", code)
 		}
-		cl[2].send(ws.OpClose, closeBody(ws.StatusProtocolError))
-		cl[2].expectEOF()
-		cl[2].c.Close()
+		cl[2].Send(ws.OpClose, true, closeBody(ws.StatusProtocolError))
+		cl[2].ExpectEOF()
+		cl[2].C.Close()
 
-		cl[3].c.Close()
+		cl[3].C.Close()
 
-		waitFor(t, "three closes counted", func() bool {
+		wstest.WaitFor(t, "three closes counted", func() bool {
 			f = scrape(t, m)
 			return f.value("starling_connections") == 1 && f.sum("starling_closes_total") == 3
 		})
@@ -155,12 +157,12 @@ func TestScrapeFollowsScenario(t *testing.T) {
 // TestLimitHitLogsAndCounts fills -max-conns and checks the 503 is counted
 // as "full" and logged on its own line, once, however many are refused.
 func TestLimitHitLogsAndCounts(t *testing.T) {
-	eachEngine(t, func(t *testing.T, engine string) {
+	wstest.EachEngine(t, func(t *testing.T, engine string) {
 		r := startRig(t, engine, func(c *server.Config) { c.MaxConns = 2 })
-		dial(t, r.wsAddr).upgrade()
-		dial(t, r.wsAddr).upgrade()
+		wstest.Dial(t, r.wsAddr).Upgrade()
+		wstest.Dial(t, r.wsAddr).Upgrade()
 		for range 3 {
-			if code := dial(t, r.wsAddr).request("/ws", "13"); code != 503 {
+			if code := wstest.Dial(t, r.wsAddr).Request("/ws", "13"); code != 503 {
 				t.Fatalf("over the limit: status %d, want 503", code)
 			}
 		}
@@ -208,9 +210,9 @@ func TestAdminEndpoints(t *testing.T) {
 // 503 while clients stay connected and untouched; the 1001 from Drain
 // arrives only after, and /readyz is 503 at the moment it does.
 func TestReadyzFlipsBeforeConnectionsClose(t *testing.T) {
-	eachEngine(t, func(t *testing.T, engine string) {
+	wstest.EachEngine(t, func(t *testing.T, engine string) {
 		r := startRig(t, engine, nil)
-		c := dial(t, r.wsAddr).upgrade()
+		c := wstest.Dial(t, r.wsAddr).Upgrade()
 		if code, body := r.get(t, "/readyz"); code != 200 {
 			t.Fatalf("/readyz before shutdown: %d %q", code, body)
 		}
@@ -220,8 +222,8 @@ func TestReadyzFlipsBeforeConnectionsClose(t *testing.T) {
 			t.Fatalf("/readyz after BeginShutdown: %d %q, want 503 shutting down", code, body)
 		}
 		// The client is still connected and has been sent nothing.
-		c.c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		if n, err := c.br.Peek(1); err == nil {
+		c.C.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if n, err := c.BR.Peek(1); err == nil {
 			t.Fatalf("client got %x before drain began", n)
 		}
 		if got := scrape(t, r.base+"/metrics").value("starling_connections"); got != 1 {
@@ -234,16 +236,16 @@ func TestReadyzFlipsBeforeConnectionsClose(t *testing.T) {
 			defer cancel()
 			drained <- r.srv.Drain(ctx)
 		}()
-		if code := c.nextClose(); code != ws.StatusGoingAway {
+		if code := c.NextClose(); code != ws.StatusGoingAway {
 			t.Fatalf("drain close %d, want 1001", code)
 		}
 		// The connection is open (we have not answered the close yet).
 		if code, _ := r.get(t, "/readyz"); code != 503 {
 			t.Fatalf("/readyz when the 1001 arrived: %d, want 503", code)
 		}
-		c.send(ws.OpClose, closeBody(ws.StatusGoingAway))
-		c.expectEOF()
-		c.c.Close()
+		c.Send(ws.OpClose, true, closeBody(ws.StatusGoingAway))
+		c.ExpectEOF()
+		c.C.Close()
 		if err := <-drained; err != nil {
 			t.Fatalf("drain: %v", err)
 		}
@@ -261,7 +263,7 @@ func TestReadyzFlipsBeforeConnectionsClose(t *testing.T) {
 // conventions: units, _total on counters, help text) over the exposition.
 func TestMetricNamesLint(t *testing.T) {
 	r := startRig(t, "epoll", nil)
-	dial(t, r.wsAddr).upgrade()
+	wstest.Dial(t, r.wsAddr).Upgrade()
 	code, body := r.get(t, "/metrics")
 	if code != 200 {
 		t.Fatalf("/metrics: %d", code)

@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"github.com/starling-ws/starling/internal/wstest"
+
 	"context"
 	"fmt"
 	"io"
@@ -16,39 +18,39 @@ import (
 
 // Bad upgrades get an HTTP status before any WebSocket byte.
 func TestHandshakeRejections(t *testing.T) {
-	eachEngine(t, func(t *testing.T, engine string) {
+	wstest.EachEngine(t, func(t *testing.T, engine string) {
 		ts := startServer(t, engine, opts{srv: func(c *server.Config) { c.MaxConns = 1 }})
-		good := upgradeRequest("/ws")
+		good := wstest.UpgradeRequest("/ws")
 		f := func(req string, status int, header, value string) {
 			t.Helper()
-			r := dialRaw(t, ts.addr)
-			r.write([]byte(req))
-			resp := r.readResponse()
+			r := wstest.Dial(t, ts.addr)
+			r.Write([]byte(req))
+			resp := r.ReadResponse()
 			if resp.StatusCode != status {
 				t.Fatalf("%q: status %d, want %d", req, resp.StatusCode, status)
 			}
 			if header != "" && resp.Header.Get(header) != value {
 				t.Fatalf("%q: %s = %q, want %q", req, header, resp.Header.Get(header), value)
 			}
-			r.expectEOF()
+			r.ExpectEOF()
 		}
 		f(strings.Replace(good, "Version: 13", "Version: 8", 1), 426, "Sec-WebSocket-Version", "13")
 		f(strings.Replace(good, "GET", "POST", 1), 405, "Allow", "GET")
-		f(strings.Replace(good, "Sec-WebSocket-Key: "+testKey+"\r\n", "", 1), 400, "", "")
-		f(strings.Replace(good, testKey, "short", 1), 400, "", "")
+		f(strings.Replace(good, "Sec-WebSocket-Key: "+wstest.TestKey+"\r\n", "", 1), 400, "", "")
+		f(strings.Replace(good, wstest.TestKey, "short", 1), 400, "", "")
 		f(strings.Replace(good, "Upgrade: websocket\r\n", "", 1), 400, "", "")
 		f(strings.Replace(good, "HTTP/1.1", "HTTP/1.0", 1), 400, "", "")
-		f(upgradeRequest("/other"), 404, "", "")
+		f(wstest.UpgradeRequest("/other"), 404, "", "")
 		f("garbage\r\n\r\n", 400, "", "")
 		f("GET /ws HTTP/1.1\r\nX: "+strings.Repeat("a", 9000), 431, "", "")
 
 		// -max-conns 1: the second upgrade gets 503 while the first is open,
 		// and is accepted again once it leaves.
-		first := dialRaw(t, ts.addr).upgrade()
+		first := wstest.Dial(t, ts.addr).Upgrade()
 		f(good, 503, "", "")
-		first.c.Close()
-		waitFor(t, "slot freed", func() bool { return ts.srv.Open() == 0 })
-		dialRaw(t, ts.addr).upgrade()
+		first.C.Close()
+		wstest.WaitFor(t, "slot freed", func() bool { return ts.srv.Open() == 0 })
+		wstest.Dial(t, ts.addr).Upgrade()
 
 		st := ts.srv.Stats()
 		for reason, want := range map[string]uint64{"bad_version": 1, "bad_method": 1, "not_found": 1, "too_large": 1, "full": 1} {
@@ -62,27 +64,27 @@ func TestHandshakeRejections(t *testing.T) {
 // A request split over reads, whose last part arrives together with many
 // frames (more than the handshake buffer may hold): every frame is served.
 func TestSplitHandshakeWithPipelinedFrames(t *testing.T) {
-	eachEngine(t, func(t *testing.T, engine string) {
+	wstest.EachEngine(t, func(t *testing.T, engine string) {
 		ts := startServer(t, engine, opts{})
-		r := dialRaw(t, ts.addr)
-		req := []byte(upgradeRequest("/ws"))
-		r.write(req[:10])
+		r := wstest.Dial(t, ts.addr)
+		req := []byte(wstest.UpgradeRequest("/ws"))
+		r.Write(req[:10])
 		time.Sleep(20 * time.Millisecond) // let the first part be read on its own
 		var tail []byte
 		tail = append(tail, req[10:]...)
 		const n = 400
 		for i := 1; i <= n; i++ {
-			tail = append(tail, clientFrame(ws.OpText, true, []byte(fmt.Sprintf(`{"op":"sub","ch":"c%d","id":%d}`, i, i)))...)
+			tail = append(tail, wstest.Frame(ws.OpText, true, []byte(fmt.Sprintf(`{"op":"sub","ch":"c%d","id":%d}`, i, i)))...)
 		}
 		if len(tail) <= frame.MaxRequest {
 			t.Fatalf("tail of %d bytes does not exceed the handshake buffer", len(tail))
 		}
-		r.write(tail)
-		if resp := r.readResponse(); resp.StatusCode != 101 {
+		r.Write(tail)
+		if resp := r.ReadResponse(); resp.StatusCode != 101 {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
 		for i := 1; i <= n; i++ {
-			expectKV(t, r.nextJSON(), "op", "ack", "id", i)
+			expectKV(t, r.NextJSON(), "op", "ack", "id", i)
 		}
 	})
 }
@@ -90,25 +92,25 @@ func TestSplitHandshakeWithPipelinedFrames(t *testing.T) {
 // Drain answers a client still in its handshake with HTTP 503, not a
 // WebSocket close frame, and open clients with 1001.
 func TestDrainAnswersHandshakingWithHTTP(t *testing.T) {
-	eachEngine(t, func(t *testing.T, engine string) {
+	wstest.EachEngine(t, func(t *testing.T, engine string) {
 		ts := startServer(t, engine, opts{})
-		open := dialRaw(t, ts.addr).upgrade()
-		half := dialRaw(t, ts.addr)
-		half.write([]byte("GET /ws HTTP/1.1\r\nHost: x\r\n"))
-		waitFor(t, "both registered", func() bool { return ts.srv.Hub().Stats().Conns == 2 })
+		open := wstest.Dial(t, ts.addr).Upgrade()
+		half := wstest.Dial(t, ts.addr)
+		half.Write([]byte("GET /ws HTTP/1.1\r\nHost: x\r\n"))
+		wstest.WaitFor(t, "both registered", func() bool { return ts.srv.Hub().Stats().Conns == 2 })
 		done := make(chan error, 1)
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			done <- ts.srv.Drain(ctx)
 		}()
-		if resp := half.readResponse(); resp.StatusCode != 503 {
+		if resp := half.ReadResponse(); resp.StatusCode != 503 {
 			t.Fatalf("handshaking client: status %d, want 503", resp.StatusCode)
 		}
-		half.expectEOF()
-		half.c.Close() // as a client does once the server is done
-		open.expectClose(1001)
-		open.c.Close()
+		half.ExpectEOF()
+		half.C.Close() // as a client does once the server is done
+		open.ExpectClose(1001)
+		open.C.Close()
 		if err := <-done; err != nil {
 			t.Fatalf("drain: %v", err)
 		}
@@ -121,11 +123,11 @@ func TestDrainAnswersHandshakingWithHTTP(t *testing.T) {
 // Drain while clients leave on their own: every connection ends, nothing
 // races (run under -race), and the gauges come back to zero.
 func TestDrainWhileClientsLeave(t *testing.T) {
-	eachEngine(t, func(t *testing.T, engine string) {
+	wstest.EachEngine(t, func(t *testing.T, engine string) {
 		ts := startServer(t, engine, opts{})
-		var cs []*rawConn
+		var cs []*wstest.Conn
 		for i := 0; i < 100; i++ {
-			cs = append(cs, dialRaw(t, ts.addr).upgrade())
+			cs = append(cs, wstest.Dial(t, ts.addr).Upgrade())
 		}
 		done := make(chan error, 1)
 		go func() {
@@ -136,9 +138,9 @@ func TestDrainWhileClientsLeave(t *testing.T) {
 		}()
 		for i, c := range cs {
 			if i%2 == 0 {
-				c.c.Close() // leaves without a close handshake
+				c.C.Close() // leaves without a close handshake
 			} else {
-				go func(c *rawConn) { io.Copy(io.Discard, c.c); c.c.Close() }(c) // closes on the server's FIN
+				go func(c *wstest.Conn) { io.Copy(io.Discard, c.C); c.C.Close() }(c) // closes on the server's FIN
 			}
 		}
 		if err := <-done; err != nil {

@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"github.com/starling-ws/starling/internal/wstest"
+
 	"encoding/binary"
 	"strings"
 	"testing"
@@ -13,27 +15,27 @@ import (
 // Every protocol violation closes with its RFC 6455 code, and the other
 // connections on the server are unaffected.
 func TestViolationsCloseWithCode(t *testing.T) {
-	eachEngine(t, func(t *testing.T, engine string) {
+	wstest.EachEngine(t, func(t *testing.T, engine string) {
 		ts := startServer(t, engine, opts{srv: func(c *server.Config) { c.MaxMessage = 1024 }})
-		bystander := dialRaw(t, ts.addr).upgrade()
-		bystander.sendJSON(jsonOp("sub", "b", 1, nil))
-		expectKV(t, bystander.nextJSON(), "op", "ack")
+		bystander := wstest.Dial(t, ts.addr).Upgrade()
+		bystander.SendJSON(jsonOp("sub", "b", 1, nil))
+		expectKV(t, bystander.NextJSON(), "op", "ack")
 
 		unmasked := func(op ws.OpCode, p []byte) []byte {
 			b, _ := ws.CompileFrame(ws.NewFrame(op, true, p))
 			return b
 		}
-		rsv := clientFrame(ws.OpText, true, []byte("x"))
+		rsv := wstest.Frame(ws.OpText, true, []byte("x"))
 		rsv[0] |= 0x40
-		reserved := clientFrame(ws.OpText, true, []byte("x"))
+		reserved := wstest.Frame(ws.OpText, true, []byte("x"))
 		reserved[0] = reserved[0]&0xf0 | 0x3
-		control := clientFrame(ws.OpText, true, nil)
+		control := wstest.Frame(ws.OpText, true, nil)
 		control[0] = control[0]&0xf0 | 0xB
 		huge := []byte{0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4} // 64-bit length with MSB set
 		closeCode := func(code uint16) []byte {
 			p := make([]byte, 2)
 			binary.BigEndian.PutUint16(p, code)
-			return clientFrame(ws.OpClose, true, p)
+			return wstest.Frame(ws.OpClose, true, p)
 		}
 		cat := func(parts ...[]byte) []byte {
 			return []byte(strings.Join(func() []string {
@@ -55,48 +57,48 @@ func TestViolationsCloseWithCode(t *testing.T) {
 			{"reserved data opcode", reserved, 1002},
 			{"reserved control opcode", control, 1002},
 			{"64-bit length msb", huge, 1002},
-			{"ping over 125", clientFrame(ws.OpPing, true, make([]byte, 126)), 1002},
-			{"fragmented ping", clientFrame(ws.OpPing, false, []byte("x")), 1002},
-			{"continuation first", clientFrame(ws.OpContinuation, true, []byte("x")), 1002},
-			{"new message inside fragmented", cat(clientFrame(ws.OpText, false, []byte("a")), clientFrame(ws.OpText, true, []byte("b"))), 1002},
-			{"invalid utf-8", clientFrame(ws.OpText, true, []byte{0xff, 0xfe}), 1007},
-			{"invalid utf-8 across fragments", cat(clientFrame(ws.OpText, false, []byte{'a', 0xe2, 0x82}), clientFrame(ws.OpContinuation, true, []byte{0x28})), 1007},
-			{"message too big", clientFrame(ws.OpBinary, true, make([]byte, 1025)), 1009},
-			{"fragments too big", cat(clientFrame(ws.OpBinary, false, make([]byte, 600)), clientFrame(ws.OpContinuation, true, make([]byte, 600))), 1009},
-			{"close one byte", clientFrame(ws.OpClose, true, []byte{3}), 1002},
+			{"ping over 125", wstest.Frame(ws.OpPing, true, make([]byte, 126)), 1002},
+			{"fragmented ping", wstest.Frame(ws.OpPing, false, []byte("x")), 1002},
+			{"continuation first", wstest.Frame(ws.OpContinuation, true, []byte("x")), 1002},
+			{"new message inside fragmented", cat(wstest.Frame(ws.OpText, false, []byte("a")), wstest.Frame(ws.OpText, true, []byte("b"))), 1002},
+			{"invalid utf-8", wstest.Frame(ws.OpText, true, []byte{0xff, 0xfe}), 1007},
+			{"invalid utf-8 across fragments", cat(wstest.Frame(ws.OpText, false, []byte{'a', 0xe2, 0x82}), wstest.Frame(ws.OpContinuation, true, []byte{0x28})), 1007},
+			{"message too big", wstest.Frame(ws.OpBinary, true, make([]byte, 1025)), 1009},
+			{"fragments too big", cat(wstest.Frame(ws.OpBinary, false, make([]byte, 600)), wstest.Frame(ws.OpContinuation, true, make([]byte, 600))), 1009},
+			{"close one byte", wstest.Frame(ws.OpClose, true, []byte{3}), 1002},
 			{"close code 999", closeCode(999), 1002},
 			{"close code 1005 on the wire", closeCode(1005), 1002},
 			{"close code 1006 on the wire", closeCode(1006), 1002},
 			{"close code 2999", closeCode(2999), 1002},
 			{"close code 5000", closeCode(5000), 1002},
-			{"close reason not utf-8", clientFrame(ws.OpClose, true, []byte{0x03, 0xe8, 0xff}), 1007},
+			{"close reason not utf-8", wstest.Frame(ws.OpClose, true, []byte{0x03, 0xe8, 0xff}), 1007},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				r := dialRaw(t, ts.addr).upgrade()
-				r.write(c.in)
-				r.expectClose(c.code)
+				r := wstest.Dial(t, ts.addr).Upgrade()
+				r.Write(c.in)
+				r.ExpectClose(c.code)
 			})
 		}
 		// The bystander saw nothing of it and still works.
-		bystander.sendJSON(jsonOp("pub", "b", nil, "still here"))
-		expectKV(t, bystander.nextJSON(), "op", "msg", "data", "still here")
+		bystander.SendJSON(jsonOp("pub", "b", nil, "still here"))
+		expectKV(t, bystander.NextJSON(), "op", "msg", "data", "still here")
 	})
 }
 
 // The close handshake echoes valid codes; an empty close is echoed empty.
 func TestCloseHandshakeEcho(t *testing.T) {
-	eachEngine(t, func(t *testing.T, engine string) {
+	wstest.EachEngine(t, func(t *testing.T, engine string) {
 		ts := startServer(t, engine, opts{})
 		f := func(payload []byte, want []byte) {
 			t.Helper()
-			r := dialRaw(t, ts.addr).upgrade()
-			r.send(ws.OpClose, true, payload)
-			h, p := r.next()
+			r := wstest.Dial(t, ts.addr).Upgrade()
+			r.Send(ws.OpClose, true, payload)
+			h, p := r.Next()
 			if h.OpCode != ws.OpClose || string(p[:min(2, len(p))]) != string(want) {
 				t.Fatalf("close %x: got %v %x, want close %x", payload, h.OpCode, p, want)
 			}
-			r.expectEOF()
+			r.ExpectEOF()
 		}
 		f([]byte{0x03, 0xe8}, []byte{0x03, 0xe8})                // 1000
 		f([]byte{0x03, 0xe9, 'b', 'y', 'e'}, []byte{0x03, 0xe9}) // 1001 with reason
@@ -109,39 +111,39 @@ func TestCloseHandshakeEcho(t *testing.T) {
 // answered with the same payload; a handshake and frames arriving one byte
 // at a time work the same.
 func TestFragmentsPingAndSplitReads(t *testing.T) {
-	eachEngine(t, func(t *testing.T, engine string) {
+	wstest.EachEngine(t, func(t *testing.T, engine string) {
 		ts := startServer(t, engine, opts{})
-		r := dialRaw(t, ts.addr).upgrade()
-		r.sendJSON(jsonOp("sub", "f", nil, nil))
+		r := wstest.Dial(t, ts.addr).Upgrade()
+		r.SendJSON(jsonOp("sub", "f", nil, nil))
 		msg := `{"op":"pub","ch":"f","data":"héllo wörld"}`
 		b := []byte(msg)
 		// Split inside the two-byte 'é' on purpose.
-		r.send(ws.OpText, false, b[:31])
-		r.send(ws.OpPing, true, []byte("are you there"))
-		h, p := r.next()
+		r.Send(ws.OpText, false, b[:31])
+		r.Send(ws.OpPing, true, []byte("are you there"))
+		h, p := r.Next()
 		if h.OpCode != ws.OpPong || string(p) != "are you there" {
 			t.Fatalf("pong: %v %q", h.OpCode, p)
 		}
-		r.send(ws.OpContinuation, false, b[31:40])
-		r.send(ws.OpContinuation, true, b[40:])
-		expectKV(t, r.nextJSON(), "op", "msg", "data", "héllo wörld")
+		r.Send(ws.OpContinuation, false, b[31:40])
+		r.Send(ws.OpContinuation, true, b[40:])
+		expectKV(t, r.NextJSON(), "op", "msg", "data", "héllo wörld")
 
-		slow := dialRaw(t, ts.addr)
-		all := []byte(upgradeRequest("/ws"))
-		all = append(all, clientFrame(ws.OpText, true, []byte(`{"op":"sub","ch":"s","id":7}`))...)
+		slow := wstest.Dial(t, ts.addr)
+		all := []byte(wstest.UpgradeRequest("/ws"))
+		all = append(all, wstest.Frame(ws.OpText, true, []byte(`{"op":"sub","ch":"s","id":7}`))...)
 		for i := range all {
-			slow.write(all[i : i+1])
+			slow.Write(all[i : i+1])
 		}
-		if resp := slow.readResponse(); resp.StatusCode != 101 {
+		if resp := slow.ReadResponse(); resp.StatusCode != 101 {
 			t.Fatalf("byte-by-byte upgrade: %d", resp.StatusCode)
 		}
-		expectKV(t, slow.nextJSON(), "op", "ack", "id", 7)
+		expectKV(t, slow.NextJSON(), "op", "ack", "id", 7)
 		// Handshake and first frame in one write.
-		one := dialRaw(t, ts.addr)
-		one.write(all)
-		if resp := one.readResponse(); resp.StatusCode != 101 {
+		one := wstest.Dial(t, ts.addr)
+		one.Write(all)
+		if resp := one.ReadResponse(); resp.StatusCode != 101 {
 			t.Fatalf("coalesced upgrade: %d", resp.StatusCode)
 		}
-		expectKV(t, one.nextJSON(), "op", "ack", "id", 7)
+		expectKV(t, one.NextJSON(), "op", "ack", "id", 7)
 	})
 }

@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"github.com/starling-ws/starling/internal/wstest"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -19,7 +21,7 @@ import (
 // Subscribers on an independent client library (gorilla, JSON) and on
 // gobwas (MessagePack) receive every publish in order with offsets 1..N.
 func TestPubSubOrderAndOffsets(t *testing.T) {
-	eachEngine(t, func(t *testing.T, engine string) {
+	wstest.EachEngine(t, func(t *testing.T, engine string) {
 		ts := startServer(t, engine, opts{})
 		const n = 200
 
@@ -50,9 +52,9 @@ func TestPubSubOrderAndOffsets(t *testing.T) {
 		}
 		expectKV(t, m, "op", "ack", "id", "a")
 
-		pub := dialRaw(t, ts.addr).upgrade()
+		pub := wstest.Dial(t, ts.addr).Upgrade()
 		for i := 1; i <= n; i++ {
-			pub.sendJSON(jsonOp("pub", "room.1", nil, map[string]any{"i": i}))
+			pub.SendJSON(jsonOp("pub", "room.1", nil, map[string]any{"i": i}))
 		}
 		for i := 1; i <= n; i++ {
 			var msg map[string]any
@@ -76,16 +78,16 @@ func TestPubSubOrderAndOffsets(t *testing.T) {
 // data arrives exactly as published: bytes stay bytes, strings stay
 // strings, empty stays empty; across encodings bytes become base64 in JSON.
 func TestDataKeptAsPublished(t *testing.T) {
-	eachEngine(t, func(t *testing.T, engine string) {
+	wstest.EachEngine(t, func(t *testing.T, engine string) {
 		ts := startServer(t, engine, opts{})
-		mp := dialRaw(t, ts.addr).upgrade()
-		js := dialRaw(t, ts.addr).upgrade()
-		mp.sendMP(map[string]any{"op": "sub", "ch": "d", "id": 1})
-		expectKV(t, mp.nextMP(), "op", "ack")
-		js.sendJSON(jsonOp("sub", "d", 1, nil))
-		expectKV(t, js.nextJSON(), "op", "ack")
+		mp := wstest.Dial(t, ts.addr).Upgrade()
+		js := wstest.Dial(t, ts.addr).Upgrade()
+		mp.SendMP(map[string]any{"op": "sub", "ch": "d", "id": 1})
+		expectKV(t, mp.NextMP(), "op", "ack")
+		js.SendJSON(jsonOp("sub", "d", 1, nil))
+		expectKV(t, js.NextJSON(), "op", "ack")
 
-		pub := dialRaw(t, ts.addr).upgrade()
+		pub := wstest.Dial(t, ts.addr).Upgrade()
 		cases := []struct {
 			name   string
 			data   any // published over msgpack
@@ -103,9 +105,9 @@ func TestDataKeptAsPublished(t *testing.T) {
 		for i, c := range cases {
 			raw, err := msgpack.Marshal(map[string]any{"op": "pub", "ch": "d", "data": c.data})
 			must(t, err)
-			pub.send(ws.OpBinary, true, raw)
+			pub.Send(ws.OpBinary, true, raw)
 
-			_, p := mp.nextData()
+			_, p := mp.NextData()
 			var env struct {
 				Op   string             `msgpack:"op"`
 				Off  uint64             `msgpack:"off"`
@@ -117,7 +119,7 @@ func TestDataKeptAsPublished(t *testing.T) {
 			if env.Off != uint64(i+1) || !bytes.HasSuffix(p, append([]byte("\xa4data"), want...)) {
 				t.Fatalf("%s: msgpack subscriber got off %d payload %x, want data %x", c.name, env.Off, p, want)
 			}
-			_, jp := js.nextData()
+			_, jp := js.NextData()
 			var jenv struct {
 				Data json.RawMessage `json:"data"`
 			}
@@ -127,50 +129,50 @@ func TestDataKeptAsPublished(t *testing.T) {
 			}
 		}
 		// JSON-published values reach a msgpack subscriber with their type.
-		pub.send(ws.OpText, true, []byte(`{"op":"pub","ch":"d","data":{"s":"","n":42,"f":0.5,"a":[]}}`))
-		m := mp.nextMP()
+		pub.Send(ws.OpText, true, []byte(`{"op":"pub","ch":"d","data":{"s":"","n":42,"f":0.5,"a":[]}}`))
+		m := mp.NextMP()
 		d := m["data"].(map[string]any)
 		if d["s"] != "" || fmt.Sprint(d["n"]) != "42" || d["f"] != 0.5 || len(d["a"].([]any)) != 0 {
 			t.Fatalf("JSON->msgpack data %v", d)
 		}
-		if jm := js.nextJSON(); fmt.Sprint(jm["data"]) != fmt.Sprint(map[string]any{"s": "", "n": 42, "f": 0.5, "a": []any{}}) {
+		if jm := js.NextJSON(); fmt.Sprint(jm["data"]) != fmt.Sprint(map[string]any{"s": "", "n": 42, "f": 0.5, "a": []any{}}) {
 			t.Fatalf("JSON->JSON data %v", jm["data"])
 		}
 	})
 }
 
 func TestUnsubscribeStopsDelivery(t *testing.T) {
-	eachEngine(t, func(t *testing.T, engine string) {
+	wstest.EachEngine(t, func(t *testing.T, engine string) {
 		ts := startServer(t, engine, opts{})
-		c := dialRaw(t, ts.addr).upgrade()
-		c.sendJSON(jsonOp("sub", "a", 1, nil))
-		expectKV(t, c.nextJSON(), "op", "ack", "id", 1)
-		c.sendJSON(jsonOp("sub", "b", 2, nil))
-		expectKV(t, c.nextJSON(), "op", "ack", "id", 2)
-		c.sendJSON(jsonOp("pub", "a", nil, "first"))
-		expectKV(t, c.nextJSON(), "op", "msg", "ch", "a", "data", "first")
-		c.sendJSON(jsonOp("unsub", "a", 3, nil))
-		expectKV(t, c.nextJSON(), "op", "ack", "id", 3)
-		c.sendJSON(jsonOp("pub", "a", 4, "unseen"))
-		expectKV(t, c.nextJSON(), "op", "ack", "id", 4)
-		c.sendJSON(jsonOp("pub", "b", nil, "sentinel"))
-		expectKV(t, c.nextJSON(), "op", "msg", "ch", "b", "data", "sentinel")
+		c := wstest.Dial(t, ts.addr).Upgrade()
+		c.SendJSON(jsonOp("sub", "a", 1, nil))
+		expectKV(t, c.NextJSON(), "op", "ack", "id", 1)
+		c.SendJSON(jsonOp("sub", "b", 2, nil))
+		expectKV(t, c.NextJSON(), "op", "ack", "id", 2)
+		c.SendJSON(jsonOp("pub", "a", nil, "first"))
+		expectKV(t, c.NextJSON(), "op", "msg", "ch", "a", "data", "first")
+		c.SendJSON(jsonOp("unsub", "a", 3, nil))
+		expectKV(t, c.NextJSON(), "op", "ack", "id", 3)
+		c.SendJSON(jsonOp("pub", "a", 4, "unseen"))
+		expectKV(t, c.NextJSON(), "op", "ack", "id", 4)
+		c.SendJSON(jsonOp("pub", "b", nil, "sentinel"))
+		expectKV(t, c.NextJSON(), "op", "msg", "ch", "b", "data", "sentinel")
 	})
 }
 
 // A malformed op gets err and the connection stays up.
 func TestMalformedOps(t *testing.T) {
-	eachEngine(t, func(t *testing.T, engine string) {
+	wstest.EachEngine(t, func(t *testing.T, engine string) {
 		ts := startServer(t, engine, opts{srv: func(c *server.Config) { c.MaxSubscriptions = 2 }})
-		c := dialRaw(t, ts.addr).upgrade()
+		c := wstest.Dial(t, ts.addr).Upgrade()
 		f := func(text bool, in string, code int) {
 			t.Helper()
 			if text {
-				c.send(ws.OpText, true, []byte(in))
-				expectKV(t, c.nextJSON(), "op", "err", "code", code)
+				c.Send(ws.OpText, true, []byte(in))
+				expectKV(t, c.NextJSON(), "op", "err", "code", code)
 			} else {
-				c.send(ws.OpBinary, true, []byte(in))
-				expectKV(t, c.nextMP(), "op", "err", "code", code)
+				c.Send(ws.OpBinary, true, []byte(in))
+				expectKV(t, c.NextMP(), "op", "err", "code", code)
 			}
 		}
 		f(true, `not json`, 400)
@@ -187,21 +189,21 @@ func TestMalformedOps(t *testing.T) {
 		// msgpack data that JSON cannot carry (ext type) is refused up front.
 		ext, _ := msgpack.Marshal(map[string]any{"op": "pub", "ch": "a", "data": time.Unix(1, 0)})
 		f(false, string(ext), 400)
-		c.sendJSON(jsonOp("sub", "x1", 1, nil))
-		expectKV(t, c.nextJSON(), "op", "ack")
-		c.sendJSON(jsonOp("sub", "x2", 2, nil))
-		expectKV(t, c.nextJSON(), "op", "ack")
-		c.sendJSON(jsonOp("sub", "x3", 3, nil))
-		expectKV(t, c.nextJSON(), "op", "err", "code", 429, "id", 3)
+		c.SendJSON(jsonOp("sub", "x1", 1, nil))
+		expectKV(t, c.NextJSON(), "op", "ack")
+		c.SendJSON(jsonOp("sub", "x2", 2, nil))
+		expectKV(t, c.NextJSON(), "op", "ack")
+		c.SendJSON(jsonOp("sub", "x3", 3, nil))
+		expectKV(t, c.NextJSON(), "op", "err", "code", 429, "id", 3)
 		// Still up and working.
-		c.sendJSON(jsonOp("pub", "x1", 9, "ok"))
-		m := c.nextJSON()
+		c.SendJSON(jsonOp("pub", "x1", 9, "ok"))
+		m := c.NextJSON()
 		if m["op"] == "msg" {
 			expectKV(t, m, "data", "ok")
-			expectKV(t, c.nextJSON(), "op", "ack", "id", 9)
+			expectKV(t, c.NextJSON(), "op", "ack", "id", 9)
 		} else {
 			expectKV(t, m, "op", "ack", "id", 9)
-			expectKV(t, c.nextJSON(), "op", "msg", "data", "ok")
+			expectKV(t, c.NextJSON(), "op", "msg", "data", "ok")
 		}
 	})
 }

@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"github.com/starling-ws/starling/internal/wstest"
+
 	"io"
 	"testing"
 
@@ -12,25 +14,25 @@ import (
 // msg back, through the whole stack (engine, decoder, op, shard fan-out,
 // write path) over loopback.
 func BenchmarkRoundTrip(b *testing.B) {
-	for _, engine := range engines {
+	for _, engine := range wstest.Engines {
 		b.Run(engine, func(b *testing.B) {
 			ts := startServerB(b, engine)
-			r := dialRaw(b, ts.addr).upgrade()
-			r.sendJSON(jsonOp("sub", "rt", 1, nil))
-			r.nextJSON()
-			pub := clientFrame(ws.OpText, true, []byte(`{"op":"pub","ch":"rt","data":"0123456789012345678901234567890123456789012345678901234567890123"}`))
+			r := wstest.Dial(b, ts.addr).Upgrade()
+			r.SendJSON(jsonOp("sub", "rt", 1, nil))
+			r.NextJSON()
+			pub := wstest.Frame(ws.OpText, true, []byte(`{"op":"pub","ch":"rt","data":"0123456789012345678901234567890123456789012345678901234567890123"}`))
 			hdr := make([]byte, 2)
 			b.SetBytes(64)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if _, err := r.c.Write(pub); err != nil {
+				if _, err := r.C.Write(pub); err != nil {
 					b.Fatal(err)
 				}
-				if _, err := io.ReadFull(r.br, hdr); err != nil {
+				if _, err := io.ReadFull(r.BR, hdr); err != nil {
 					b.Fatal(err)
 				}
-				if _, err := r.br.Discard(int(hdr[1] & 0x7f)); err != nil {
+				if _, err := r.BR.Discard(int(hdr[1] & 0x7f)); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"github.com/starling-ws/starling/internal/wstest"
+
 	"bytes"
 	"net"
 	"runtime"
@@ -15,7 +17,7 @@ func TestGoroutinesDoNotGrowWithConnections(t *testing.T) {
 	if testing.Short() {
 		t.Skip("5,000 sockets")
 	}
-	eachEngine(t, func(t *testing.T, engine string) {
+	wstest.EachEngine(t, func(t *testing.T, engine string) {
 		ts := startServer(t, engine, opts{})
 		var conns []net.Conn
 		t.Cleanup(func() {
@@ -23,7 +25,7 @@ func TestGoroutinesDoNotGrowWithConnections(t *testing.T) {
 				c.Close()
 			}
 		})
-		req := []byte(upgradeRequest("/ws"))
+		req := []byte(wstest.UpgradeRequest("/ws"))
 		buf := make([]byte, 512)
 		open := func(n int) {
 			for i := 0; i < n; i++ {
@@ -62,7 +64,7 @@ func TestGoroutinesDoNotGrowWithConnections(t *testing.T) {
 		open(10)
 		base := settle()
 		open(4990)
-		waitFor(t, "5,000 open", func() bool { return ts.srv.Open() == 5000 })
+		wstest.WaitFor(t, "5,000 open", func() bool { return ts.srv.Open() == 5000 })
 		after := settle()
 		t.Logf("%s: goroutines with 10 connections %d, with 5,000 %d", engine, base, after)
 		if after > base+2 {

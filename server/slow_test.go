@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"github.com/starling-ws/starling/internal/wstest"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,7 +24,7 @@ import (
 // A client that stops reading is closed with 1008 once its queue passes
 // -max-outbound, while 50 others receive every message, in order.
 func TestSlowConsumerClosedOthersUnaffected(t *testing.T) {
-	eachEngine(t, func(t *testing.T, engine string) {
+	wstest.EachEngine(t, func(t *testing.T, engine string) {
 		ts := startServer(t, engine, opts{
 			eng: func(c *poller.Config) { c.MaxOutbound = 64 << 10 },
 			// The stalled client reads only after the others are done, which
@@ -39,11 +41,11 @@ func TestSlowConsumerClosedOthersUnaffected(t *testing.T) {
 		}}
 		sc, err := d.DialContext(context.Background(), "tcp", ts.addr)
 		must(t, err)
-		stalled := &rawConn{t: t, c: sc, br: newReader(sc)}
+		stalled := wstest.Wrap(t, sc)
 		t.Cleanup(func() { sc.Close() })
-		stalled.upgrade()
-		stalled.sendJSON(jsonOp("sub", "feed", 1, nil))
-		expectKV(t, stalled.nextJSON(), "op", "ack")
+		stalled.Upgrade()
+		stalled.SendJSON(jsonOp("sub", "feed", 1, nil))
+		expectKV(t, stalled.NextJSON(), "op", "ack")
 
 		const readers = 50
 		payload := strings.Repeat("x", 4000)
@@ -93,14 +95,14 @@ func TestSlowConsumerClosedOthersUnaffected(t *testing.T) {
 		// Publish in bursts of 20 (80 KB), each once the readers have the
 		// last: the readers then never lag by more than what the kernel's
 		// socket buffers hold, so only the stalled client can overflow.
-		pub := dialRaw(t, ts.addr).upgrade()
+		pub := wstest.Dial(t, ts.addr).Upgrade()
 		sent := 0
 		burst := func() {
 			for i := 0; i < 20; i++ {
-				pub.sendJSON(jsonOp("pub", "feed", nil, payload))
+				pub.SendJSON(jsonOp("pub", "feed", nil, payload))
 				sent++
 			}
-			waitFor(t, "readers caught up", func() bool { return delivered.Load() >= int64(sent*readers) })
+			wstest.WaitFor(t, "readers caught up", func() bool { return delivered.Load() >= int64(sent*readers) })
 		}
 		for sent < 10000 && ts.srv.Stats().SlowConsumers == 0 {
 			burst()
@@ -112,7 +114,7 @@ func TestSlowConsumerClosedOthersUnaffected(t *testing.T) {
 		for i := 0; i < 10; i++ {
 			burst()
 		}
-		pub.sendJSON(jsonOp("pub", "feed", nil, "end"))
+		pub.SendJSON(jsonOp("pub", "feed", nil, "end"))
 		sent++
 		for i := 0; i < readers; i++ {
 			r := <-results
@@ -125,7 +127,7 @@ func TestSlowConsumerClosedOthersUnaffected(t *testing.T) {
 		// then the 1008 close (the queue was dropped at a frame boundary).
 		next := 1
 		for {
-			h, p := stalled.next()
+			h, p := stalled.Next()
 			if h.OpCode == ws.OpPing || h.OpCode == ws.OpPong {
 				continue // the real clock runs: a heartbeat may come first
 			}
