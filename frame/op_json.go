@@ -68,19 +68,16 @@ func decodeJSON(p []byte, f *opFields) *OpError {
 				return malformed(errMalformed, f.id)
 			}
 			v := p[vs:ve]
+			var ok bool
 			switch string(key) {
 			case "op":
-				f.hasOp, f.opIsStr, f.op = true, isStr, v
-				if isStr {
-					f.op = strBody(v, esc)
-				} else if !json.Valid(v) {
+				f.hasOp, f.opIsStr = true, isStr
+				if f.op, ok = nameField(v, isStr, esc); !ok {
 					return malformed(errMalformed, f.id)
 				}
 			case "ch":
-				f.hasCh, f.chIsStr, f.ch = true, isStr, v
-				if isStr {
-					f.ch = strBody(v, esc)
-				} else if !json.Valid(v) {
+				f.hasCh, f.chIsStr = true, isStr
+				if f.ch, ok = nameField(v, isStr, esc); !ok {
 					return malformed(errMalformed, f.id)
 				}
 			case "id":
@@ -123,6 +120,15 @@ func decodeJSON(p []byte, f *opFields) *OpError {
 
 // strBody is the content of the JSON string s (quotes included in s),
 // unescaped if it holds escapes (rare; allocates).
+// nameField is the value of op or ch: a string's body, or any other value
+// kept raw (the caller reports the wrong type) once it is well-formed.
+func nameField(v []byte, isStr, esc bool) ([]byte, bool) {
+	if isStr {
+		return strBody(v, esc), true
+	}
+	return v, json.Valid(v)
+}
+
 func strBody(s []byte, esc bool) []byte {
 	if esc {
 		return unescape(s)
