@@ -69,29 +69,27 @@ func (w *wheel) unlink(t []slot, i int32) {
 // expire disarms the entries of tick k's bucket that are due by k and
 // appends their connections to out.
 func (w *wheel) expire(t []slot, k uint32, out []*poller.Conn) []*poller.Conn {
-	for i := w.heads[k&w.mask]; i >= 0; {
-		next := t[i].next
-		if t[i].due <= k {
-			w.unlink(t, i)
-			out = append(out, t[i].conn)
-		}
-		i = next
-	}
-	return out
+	return w.expireBucket(t, k&w.mask, k, out)
 }
 
 // expireAll sweeps every bucket once for entries due by k: the catch-up
 // when the wheel is more than a full turn behind.
 func (w *wheel) expireAll(t []slot, k uint32, out []*poller.Conn) []*poller.Conn {
 	for b := range w.heads {
-		for i := w.heads[b]; i >= 0; {
-			next := t[i].next
-			if t[i].due <= k {
-				w.unlink(t, i)
-				out = append(out, t[i].conn)
-			}
-			i = next
+		out = w.expireBucket(t, uint32(b), k, out)
+	}
+	return out
+}
+
+// expireBucket disarms bucket b's entries due by tick k (later rounds stay).
+func (w *wheel) expireBucket(t []slot, b, k uint32, out []*poller.Conn) []*poller.Conn {
+	for i := w.heads[b]; i >= 0; {
+		next := t[i].next
+		if t[i].due <= k {
+			w.unlink(t, i)
+			out = append(out, t[i].conn)
 		}
+		i = next
 	}
 	return out
 }
