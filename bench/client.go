@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -11,6 +10,7 @@ import (
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/gobwas/ws"
 
+	"github.com/starling-ws/starling/internal/wsframe"
 	"github.com/starling-ws/starling/poller"
 )
 
@@ -116,7 +116,7 @@ func (cl *client) established(cc *cconn) {
 		p := append(tmp[:0], `{"op":"sub","ch":"`...)
 		p = append(p, ch...)
 		p = append(p, `","id":1}`...)
-		_ = cc.c.WriteCopy(appendClientFrame(nil, ws.OpText, p))
+		_ = cc.c.WriteCopy(wsframe.AppendClient(nil, ws.OpText, true, p))
 	}
 }
 
@@ -211,51 +211,23 @@ func (cl *client) frames(cc *cconn, b []byte) int {
 	used := 0
 	for {
 		p := b[used:]
-		if len(p) < 2 {
+		h, ok := wsframe.ParseHeader(p)
+		if !ok {
 			return used
 		}
-		op := ws.OpCode(p[0] & 0x0f)
-		masked := p[1]&0x80 != 0
-		ln := int64(p[1] & 0x7f)
-		h := 2
-		switch ln {
-		case 126:
-			if len(p) < 4 {
-				return used
-			}
-			ln = int64(p[2])<<8 | int64(p[3])
-			h = 4
-		case 127:
-			if len(p) < 10 {
-				return used
-			}
-			ln = 0
-			for _, x := range p[2:10] {
-				ln = ln<<8 | int64(x)
-			}
-			h = 10
-		}
-		var mask [4]byte
-		if masked { // servers must not mask; tolerate it anyway
-			if len(p) < h+4 {
-				return used
-			}
-			copy(mask[:], p[h:h+4])
-			h += 4
-		}
-		if ln > 1<<26 {
+		if h.Len > 1<<26 {
 			cc.c.Close()
 			return len(b)
 		}
-		if int64(len(p)-h) < ln {
+		if uint64(len(p)-h.Size) < h.Len {
 			return used
 		}
-		payload := p[h : h+int(ln)]
-		if masked {
-			ws.Cipher(payload, mask, 0)
+		payload := p[h.Size : h.Size+int(h.Len)]
+		if h.Masked { // servers must not mask; tolerate it anyway
+			ws.Cipher(payload, h.Mask, 0)
 		}
-		used += h + int(ln)
-		cl.frame(cc, op, payload)
+		used += h.Size + int(h.Len)
+		cl.frame(cc, h.Op, payload)
 	}
 }
 
@@ -264,13 +236,13 @@ func (cl *client) frame(cc *cconn, op ws.OpCode, p []byte) {
 	case ws.OpPing:
 		cl.pings.Add(1)
 		var tmp [140]byte
-		_ = cc.c.WriteCopy(appendClientFrame(tmp[:0], ws.OpPong, p))
+		_ = cc.c.WriteCopy(wsframe.AppendClient(tmp[:0], ws.OpPong, true, p))
 	case ws.OpClose:
 		var tmp [140]byte
 		if len(p) >= 2 {
 			p = p[:2]
 		}
-		cc.c.CloseAfter(appendClientFrame(tmp[:0], ws.OpClose, p))
+		cc.c.CloseAfter(wsframe.AppendClient(tmp[:0], ws.OpClose, true, p))
 	case ws.OpText, ws.OpBinary, ws.OpContinuation:
 		cl.message(p)
 	}
@@ -346,27 +318,6 @@ func leadingInt(b []byte) (int64, []byte, bool) {
 	return v, b[i+1:], true
 }
 
-// appendClientFrame appends one final, masked frame (RFC 6455 5.3: every
-// client frame is masked).
-func appendClientFrame(dst []byte, op ws.OpCode, p []byte) []byte {
-	dst = append(dst, 0x80|byte(op))
-	switch n := len(p); {
-	case n < 126:
-		dst = append(dst, 0x80|byte(n))
-	case n < 1<<16:
-		dst = append(dst, 0x80|126, byte(n>>8), byte(n))
-	default:
-		dst = append(dst, 0x80|127, 0, 0, 0, 0, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-	m := rand.Uint32()
-	mask := [4]byte{byte(m), byte(m >> 8), byte(m >> 16), byte(m >> 24)}
-	dst = append(dst, mask[:]...)
-	start := len(dst)
-	dst = append(dst, p...)
-	ws.Cipher(dst[start:], mask, 0)
-	return dst
-}
-
 // appendPub builds a masked publish frame whose data string is exactly
 // size bytes (at least the "<seq>:<ns>:" prefix) and carries the send time.
 func appendPub(dst []byte, ch string, seq, id int64, size int, sent int64) []byte {
@@ -385,5 +336,5 @@ func appendPub(dst []byte, ch string, seq, id int64, size int, sent int64) []byt
 	p = append(p, `","id":`...)
 	p = strconv.AppendInt(p, id, 10)
 	p = append(p, '}')
-	return appendClientFrame(dst, ws.OpText, p)
+	return wsframe.AppendClient(dst, ws.OpText, true, p)
 }

@@ -1,7 +1,9 @@
 // Package wstest is test support shared by the server and metrics tests: a
-// WebSocket client on a bare TCP socket that builds frames one by one with
-// gobwas/ws, so tests can send exactly what a library would refuse, and the
-// list of engines every integration test runs over.
+// WebSocket client on a bare TCP socket that builds frames one by one
+// (internal/wsframe, the framer the bench clients use too), so tests can send
+// exactly what a library would refuse, and reads the server's frames with
+// gobwas/ws as a stream; plus the list of engines every integration test
+// runs over.
 //
 // It is internal and imported only by _test files; it must never be used by
 // the server itself.
@@ -18,6 +20,8 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/starling-ws/starling/internal/wsframe"
 )
 
 // Engines are the poller engines every integration test runs over.
@@ -59,14 +63,7 @@ func UpgradeRequestVersion(path, version string) string {
 }
 
 // Frame builds a masked client frame.
-func Frame(op ws.OpCode, fin bool, p []byte) []byte {
-	f := ws.MaskFrameInPlace(ws.NewFrame(op, fin, append([]byte(nil), p...)))
-	b, err := ws.CompileFrame(f)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
+func Frame(op ws.OpCode, fin bool, p []byte) []byte { return wsframe.AppendClient(nil, op, fin, p) }
 
 // Conn is the raw client. Every read and write has a 5 s deadline.
 type Conn struct {
