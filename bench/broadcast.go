@@ -6,6 +6,8 @@ import (
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/starling-ws/starling/bench/plan"
 )
 
 // pubsubRun is what broadcast and fanin share: N subscribers spread over
@@ -195,19 +197,19 @@ func RunBroadcast(ctx context.Context, o *Opts) (*Result, error) {
 	out.report(r, o)
 	r.LastDeliveryMs = out.lastMs
 	if len(out.lastMs) > 0 {
-		r.addf("until last subscriber", "median %.1f ms, max %.1f ms (per publish)", median(out.lastMs), maxf(out.lastMs))
-		r.Figures["last_subscriber_ms_median"] = median(out.lastMs)
+		r.addf("until last subscriber", "median %.1f ms, max %.1f ms (per publish)", plan.Median(out.lastMs), maxf(out.lastMs))
+		r.Figures["last_subscriber_ms_median"] = plan.Median(out.lastMs)
 		r.Figures["last_subscriber_ms_max"] = maxf(out.lastMs)
 	}
 	per := r.Figures["cpu_us_per_delivery"]
-	old, _ := readProfileLoose(o.Profile)
+	old, _ := plan.ReadPartial(o.Profile)
 	if old != nil && old.Floor != nil && per > 0 {
 		r.addf("vs floor", "kernel write costs %.2f µs per send (floor, N=%d): user space adds %.2f µs per delivery on top of the kernel (%.1fx the floor)",
 			old.Floor.SendCPUMicros, old.Floor.N, per-old.Floor.SendCPUMicros, per/old.Floor.SendCPUMicros)
 	}
 	if o.Profile != "" && old != nil && per > 0 {
 		old.PerDeliveryCPUMicros, old.BroadcastN = per, o.N
-		if err := WriteProfile(o.Profile, old); err != nil {
+		if err := plan.WriteProfile(o.Profile, old); err != nil {
 			return r, err
 		}
 		r.addf("profile", "per-delivery CPU merged into %s", o.Profile)

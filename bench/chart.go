@@ -6,6 +6,8 @@ import (
 	"math"
 	"os"
 	"strings"
+
+	"github.com/starling-ws/starling/bench/plan"
 )
 
 // A self-contained SVG: one panel per kind of data the result holds
@@ -48,7 +50,7 @@ func WriteChart(path string, r *Result) error {
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="#fff"/>`)
 	fmt.Fprintf(&b, `<text x="20" y="30" font-size="18" font-weight="bold">starling bench %s, N=%d</text>`, html.EscapeString(r.Scenario), r.N)
 	fmt.Fprintf(&b, `<text x="20" y="50" font-size="12" fill="#555">%s · commit %s · %d CPUs · %s RAM · kernel %s</text>`,
-		html.EscapeString(r.Date), html.EscapeString(r.Commit), r.Machine.CPUs, FmtBytes(float64(r.Machine.MemTotal)), html.EscapeString(r.Machine.Kernel))
+		html.EscapeString(r.Date), html.EscapeString(r.Commit), r.Machine.CPUs, plan.FmtBytes(float64(r.Machine.MemTotal)), html.EscapeString(r.Machine.Kernel))
 	for i, p := range ps {
 		drawPanel(&b, p, 70, 80+i*(panelH+70), chartW-110, panelH)
 	}
@@ -114,17 +116,17 @@ func chartPanels(r *Result) []panel {
 		byN := map[int][2][]float64{}
 		var order []int
 		for _, p := range r.Points {
-			ud.Pts = append(ud.Pts, pt{float64(p.N), p.userPer() / 1024})
-			kd.Pts = append(kd.Pts, pt{float64(p.N), p.kernelPer() / 1024})
+			ud.Pts = append(ud.Pts, pt{float64(p.N), p.UserPer() / 1024})
+			kd.Pts = append(kd.Pts, pt{float64(p.N), p.KernelPer() / 1024})
 			v, seen := byN[p.N]
 			if !seen {
 				order = append(order, p.N)
 			}
-			byN[p.N] = [2][]float64{append(v[0], p.userPer()/1024), append(v[1], p.kernelPer()/1024)}
+			byN[p.N] = [2][]float64{append(v[0], p.UserPer()/1024), append(v[1], p.KernelPer()/1024)}
 		}
 		for _, n := range order {
-			u.Pts = append(u.Pts, pt{float64(n), median(byN[n][0])})
-			k.Pts = append(k.Pts, pt{float64(n), median(byN[n][1])})
+			u.Pts = append(u.Pts, pt{float64(n), plan.Median(byN[n][0])})
+			k.Pts = append(k.Pts, pt{float64(n), plan.Median(byN[n][1])})
 		}
 		ps = append(ps, panel{Title: "Cost of one idle connection at each N", XLabel: "connections held (N)", YLabel: "KiB per connection", Series: []series{u, k, ud, kd}})
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/starling-ws/starling/bench/plan"
 )
 
 // The floor: the same sockets with no WebSocket server on them. One process
@@ -20,17 +22,6 @@ import (
 // descriptor) and, when told, writes Size bytes to every socket in a plain
 // loop. What the kernel charges for that is the floor Starling is compared
 // with.
-
-// FloorFigures are a floor run's results.
-type FloorFigures struct {
-	Date               string  `json:"date"`
-	N                  int     `json:"n"`
-	KernelBytesPerConn float64 `json:"kernel_bytes_per_conn"` // kernelDelta / 2N
-	ProcBytesPerConn   float64 `json:"proc_bytes_per_conn"`   // accepting process RSS delta / N
-	SendCPUMicros      float64 `json:"send_cpu_us"`           // CPU per write(2) of SendBytes
-	SendBytes          int     `json:"send_bytes"`
-	Sends              int64   `json:"sends"`
-}
 
 // floorServerMain is the hidden `starling bench floor-server` role.
 func floorServerMain(in io.Reader, out io.Writer) int {
@@ -151,7 +142,7 @@ type FloorOpts struct {
 }
 
 // RunFloor measures the kernel's cost per socket and per send.
-func RunFloor(ctx context.Context, o FloorOpts, prog *Progress) (*FloorFigures, *Result, error) {
+func RunFloor(ctx context.Context, o FloorOpts, prog *Progress) (*plan.FloorFigures, *Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	srv, err := StartProc(ctx, "floor-server", 0)
@@ -191,7 +182,7 @@ func RunFloor(ctx context.Context, o FloorOpts, prog *Progress) (*FloorFigures, 
 	if err != nil {
 		return nil, nil, err
 	}
-	ff := &FloorFigures{Date: nowDate(), N: o.N, SendBytes: o.Size}
+	ff := &plan.FloorFigures{Date: nowDate(), N: o.N, SendBytes: o.Size}
 	ff.KernelBytesPerConn = float64(kernelDelta(base, held)) / float64(2*o.N)
 	ff.ProcBytesPerConn = float64(held.RSS-base.RSS) / float64(o.N)
 	before, _ := fl.Stats(ctx)
@@ -223,9 +214,9 @@ func RunFloor(ctx context.Context, o FloorOpts, prog *Progress) (*FloorFigures, 
 	}
 	res.Floor = ff
 	res.Samples = []Sample{base, held}
-	res.addf("kernel per connection", "%s (Δ socket slab caches %s, Δ all slab %s, Δ tcp mem %s; over 2N sockets)", FmtBytes(ff.KernelBytesPerConn),
-		FmtBytes(float64(held.SockSlab-base.SockSlab)), FmtBytes(float64(held.Slab-base.Slab)), FmtBytes(float64(held.TCPMem-base.TCPMem)))
-	res.addf("accepting process per connection", "%s RSS", FmtBytes(ff.ProcBytesPerConn))
+	res.addf("kernel per connection", "%s (Δ socket slab caches %s, Δ all slab %s, Δ tcp mem %s; over 2N sockets)", plan.FmtBytes(ff.KernelBytesPerConn),
+		plan.FmtBytes(float64(held.SockSlab-base.SockSlab)), plan.FmtBytes(float64(held.Slab-base.Slab)), plan.FmtBytes(float64(held.TCPMem-base.TCPMem)))
+	res.addf("accepting process per connection", "%s RSS", plan.FmtBytes(ff.ProcBytesPerConn))
 	res.addf("CPU per send", "%.2f µs for %d B (%d sends, thread CPU)", ff.SendCPUMicros, o.Size, ff.Sends)
 	return ff, res, nil
 }

@@ -3,15 +3,15 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
-	"sort"
 	"time"
+
+	"github.com/starling-ws/starling/bench/plan"
 )
 
 // idleOnce holds n connections on a fresh (or the attached) server for
 // o.Duration and measures what they cost.
-func idleOnce(ctx context.Context, o *Opts, n int, r *Result) (IdlePoint, error) {
-	pt := IdlePoint{N: n}
+func idleOnce(ctx context.Context, o *Opts, n int, r *Result) (plan.IdlePoint, error) {
+	pt := plan.IdlePoint{N: n}
 	s, err := o.open(ctx, n, o.prog())
 	if err != nil {
 		return pt, err
@@ -99,27 +99,6 @@ loop:
 	return pt, nil
 }
 
-func (p IdlePoint) userPer() float64   { return float64(p.RSSBytes-p.RSSBase) / float64(p.N) }
-func (p IdlePoint) kernelPer() float64 { return float64(p.KernelDelta) / float64(2*p.N) }
-func (p IdlePoint) heapPer() float64 {
-	if p.HeapBytes < 0 || p.HeapBase < 0 {
-		return 0
-	}
-	return float64(p.HeapBytes-p.HeapBase) / float64(p.N)
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 // slope is the least-squares slope of y over x.
 func slope(x, y []float64) float64 {
 	if len(x) < 2 {
@@ -173,21 +152,21 @@ func RunIdle(ctx context.Context, o *Opts) (*Result, error) {
 				return nil, fmt.Errorf("idle N=%d run %d: %w", n, i+1, err)
 			}
 			r.Points = append(r.Points, pt)
-			us, ks, hs = append(us, pt.userPer()), append(ks, pt.kernelPer()), append(hs, pt.heapPer())
+			us, ks, hs = append(us, pt.UserPer()), append(ks, pt.KernelPer()), append(hs, pt.HeapPer())
 			cs = append(cs, pt.CPUSeconds/pt.HoldSeconds)
 			if pt.Pings > 0 {
 				ps = append(ps, pt.CPUSeconds*1e6/float64(pt.Pings))
 			}
 			xs, rss, kern = append(xs, float64(n)), append(rss, float64(pt.RSSBytes-pt.RSSBase)), append(kern, float64(pt.KernelDelta)/2)
 		}
-		a := agg{median(us), median(ks), median(hs), median(cs), median(ps)}
+		a := agg{plan.Median(us), plan.Median(ks), plan.Median(hs), plan.Median(cs), plan.Median(ps)}
 		per[n] = a
 		heap := "n/a"
 		if a.heap != 0 {
-			heap = FmtBytes(a.heap)
+			heap = plan.FmtBytes(a.heap)
 		}
 		r.addf(fmt.Sprintf("N=%d (median of %d)", n, rep), "user %s  kernel %s  heap %s  per conn; idle CPU %.1f%%; %.1f µs CPU per ping answered",
-			FmtBytes(a.user), FmtBytes(a.kernel), heap, a.cpu*100, a.ping)
+			plan.FmtBytes(a.user), plan.FmtBytes(a.kernel), heap, a.cpu*100, a.ping)
 		r.Figures[fmt.Sprintf("user_bytes_per_conn_%d", n)] = a.user
 		r.Figures[fmt.Sprintf("kernel_bytes_per_conn_%d", n)] = a.kernel
 		r.Figures[fmt.Sprintf("heap_bytes_per_conn_%d", n)] = a.heap
@@ -196,45 +175,33 @@ func RunIdle(ctx context.Context, o *Opts) (*Result, error) {
 	top := per[ns[len(ns)-1]]
 	sr, sk := slope(xs, rss), slope(xs, kern)
 	if len(ns) > 1 {
-		r.addf("slope over N", "RSS %s/conn, kernel %s/conn", FmtBytes(sr), FmtBytes(sk))
+		r.addf("slope over N", "RSS %s/conn, kernel %s/conn", plan.FmtBytes(sr), plan.FmtBytes(sk))
 	}
 	r.Figures["slope_rss_bytes"], r.Figures["slope_kernel_bytes"] = sr, sk
 	r.Figures["total_bytes_per_conn"] = top.user + top.kernel
-	old, _ := readProfileLoose(o.Profile)
+	old, _ := plan.ReadPartial(o.Profile)
 	if old != nil && old.Floor != nil {
 		fl := old.Floor
 		r.addf("vs floor", "kernel %s/conn (floor %s, N=%d): user space adds %s per connection on top of the kernel",
-			FmtBytes(top.kernel), FmtBytes(fl.KernelBytesPerConn), fl.N, FmtBytes(top.user+top.kernel-fl.KernelBytesPerConn-fl.ProcBytesPerConn))
+			plan.FmtBytes(top.kernel), plan.FmtBytes(fl.KernelBytesPerConn), fl.N, plan.FmtBytes(top.user+top.kernel-fl.KernelBytesPerConn-fl.ProcBytesPerConn))
 	}
 	if o.Profile != "" {
 		p := old
 		if p == nil {
-			p = &Profile{}
+			p = &plan.Profile{}
 		}
-		p.Schema, p.Date, p.GitCommit, p.Command, p.Machine = ProfileSchema, r.Date, r.Commit, r.Command, r.Machine
+		p.Schema, p.Date, p.GitCommit, p.Command, p.Machine = plan.ProfileSchema, r.Date, r.Commit, r.Command, r.Machine
 		p.Engine, p.N = o.Engine, ns[len(ns)-1]
-		p.PerConn = PerConn{KernelBytes: top.kernel, UserBytes: top.user, HeapBytes: top.heap, TotalBytes: top.user + top.kernel}
+		p.PerConn = plan.PerConn{KernelBytes: top.kernel, UserBytes: top.user, HeapBytes: top.heap, TotalBytes: top.user + top.kernel}
 		if len(ns) > 1 {
 			p.PerConn.SlopeRSS, p.PerConn.SlopeKernel = sr, sk
 		}
 		p.Points = r.Points
 		p.PerPingCPUMicros = top.ping
-		if err := WriteProfile(o.Profile, p); err != nil {
+		if err := plan.WriteProfile(o.Profile, p); err != nil {
 			return r, err
 		}
 		r.addf("profile", "written to %s", o.Profile)
 	}
 	return r, nil
-}
-
-// readProfileLoose reads a profile without validating it (it may hold only
-// floor or broadcast figures so far).
-func readProfileLoose(path string) (*Profile, error) {
-	if path == "" {
-		return nil, nil
-	}
-	if _, err := os.Stat(path); err != nil {
-		return nil, nil
-	}
-	return loadProfileRaw(path)
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/starling-ws/starling/bench/plan"
 )
 
 const benchUsage = `usage: starling bench SCENARIO [flags] [-- serve flags]
@@ -80,15 +82,15 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "storm":
 		r, err = RunStorm(ctx, o)
 	case "floor":
-		var ff *FloorFigures
+		var ff *plan.FloorFigures
 		ff, r, err = RunFloor(ctx, FloorOpts{N: o.N, Rounds: o.Publishes, Size: o.Size, PerWorker: o.PerWorker, Rate: o.Rate, Timeout: o.Timeout}, o.prog())
 		if err == nil && o.Profile != "" {
-			p, _ := readProfileLoose(o.Profile)
+			p, _ := plan.ReadPartial(o.Profile)
 			if p == nil {
-				p = &Profile{Schema: ProfileSchema}
+				p = &plan.Profile{Schema: plan.ProfileSchema}
 			}
 			p.Floor = ff
-			if err = WriteProfile(o.Profile, p); err == nil {
+			if err = plan.WriteProfile(o.Profile, p); err == nil {
 				r.addf("profile", "floor merged into %s", o.Profile)
 			}
 		}
@@ -152,7 +154,7 @@ func ParseBenchArgs(scen string, args []string, stderr io.Writer) (*Opts, error)
 	fs.Float64Var(&o.Fraction, "fraction", 0.2, "storm: fraction of N dropped at once")
 	fs.StringVar(&o.Out, "out", "", "write the result as JSON to this file")
 	fs.StringVar(&o.Chart, "chart", "", "write a chart (self-contained SVG) to this file")
-	fs.StringVar(&o.Profile, "profile", "", "idle: write the profile plan reads (e.g. "+DefaultProfile+"); broadcast/floor: merge figures into it")
+	fs.StringVar(&o.Profile, "profile", "", "idle: write the profile plan reads (e.g. "+plan.DefaultProfile+"); broadcast/floor: merge figures into it")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

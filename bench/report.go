@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/starling-ws/starling/bench/plan"
 )
 
 // Row is one line of the printed table.
@@ -59,17 +61,17 @@ type Result struct {
 	Date     string             `json:"date"`
 	Command  string             `json:"command"`
 	Commit   string             `json:"git_commit"`
-	Machine  Machine            `json:"machine"`
+	Machine  plan.Machine       `json:"machine"`
 	Rows     []Row              `json:"rows"`
 	Figures  map[string]float64 `json:"figures"`
 	Latency  *Latency           `json:"latency,omitempty"`
 	// LastDeliveryMs[i]: time until the last subscriber got publish i.
-	LastDeliveryMs []float64     `json:"last_delivery_ms,omitempty"`
-	Mem            []MemPoint    `json:"mem,omitempty"`
-	Points         []IdlePoint   `json:"points,omitempty"`
-	Floor          *FloorFigures `json:"floor,omitempty"`
-	Notes          []string      `json:"notes,omitempty"`
-	Samples        []Sample      `json:"-"`
+	LastDeliveryMs []float64          `json:"last_delivery_ms,omitempty"`
+	Mem            []MemPoint         `json:"mem,omitempty"`
+	Points         []plan.IdlePoint   `json:"points,omitempty"`
+	Floor          *plan.FloorFigures `json:"floor,omitempty"`
+	Notes          []string           `json:"notes,omitempty"`
+	Samples        []Sample           `json:"-"`
 }
 
 func newResult(scenario string, n int) *Result {
@@ -87,7 +89,7 @@ func (r *Result) note(s string) {
 
 // WriteTable prints the result for a person.
 func (r *Result) WriteTable(w io.Writer) {
-	fmt.Fprintf(w, "starling bench %s  N=%d  %s  commit %s  (%d CPUs, %s)\n", r.Scenario, r.N, r.Date, r.Commit, r.Machine.CPUs, FmtBytes(float64(r.Machine.MemTotal)))
+	fmt.Fprintf(w, "starling bench %s  N=%d  %s  commit %s  (%d CPUs, %s)\n", r.Scenario, r.N, r.Date, r.Commit, r.Machine.CPUs, plan.FmtBytes(float64(r.Machine.MemTotal)))
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for _, row := range r.Rows {
 		fmt.Fprintf(tw, "  %s\t%s\n", row.Key, row.Value)

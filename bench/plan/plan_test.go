@@ -1,4 +1,4 @@
-package bench
+package plan
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ func TestPlanFlagErrorsNameTheFlag(t *testing.T) {
 	f := func(args []string, flagName string) {
 		t.Helper()
 		var errb bytes.Buffer
-		_, _, err := ParsePlanArgs(args, &errb)
+		_, _, err := ParseArgs(args, &errb)
 		if err == nil {
 			t.Fatalf("%v: no error", args)
 		}
@@ -50,7 +50,7 @@ func TestPlanFlagErrorsNameTheFlag(t *testing.T) {
 
 func TestPlanMissingProfileNamesFlag(t *testing.T) {
 	var out, errb bytes.Buffer
-	code := PlanMain([]string{"-ram", "16GiB", "-profile", filepath.Join(t.TempDir(), "none.json")}, &out, &errb)
+	code := Main([]string{"-ram", "16GiB", "-profile", filepath.Join(t.TempDir(), "none.json")}, &out, &errb)
 	if code != 1 || !strings.Contains(errb.String(), "-profile") {
 		t.Fatalf("code %d, stderr %q", code, errb.String())
 	}
@@ -65,10 +65,10 @@ func TestPlanKnownProfile(t *testing.T) {
 	}
 	var out, errb bytes.Buffer
 	args := []string{"-ram", "16GiB", "-ping-interval", "20s", "-busy", "0", "-profile", path, "-msg-rate", "100000"}
-	if code := PlanMain(args, &out, &errb); code != 0 {
+	if code := Main(args, &out, &errb); code != 0 {
 		t.Fatalf("code %d: %s", code, errb.String())
 	}
-	in, _, _ := ParsePlanArgs(args, &errb)
+	in, _, _ := ParseArgs(args, &errb)
 	r, err := Plan(in, p)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +89,7 @@ func TestPlanKnownProfile(t *testing.T) {
 		t.Fatalf("msg cores %v, want %v", got, w)
 	}
 	s := out.String()
-	for _, w := range []string{"fits: " + fmtCount(want), "binding limit: " + binding, "fs.nr_open", "nf_conntrack_max", "pings/s"} {
+	for _, w := range []string{"fits: " + FmtCount(want), "binding limit: " + binding, "fs.nr_open", "nf_conntrack_max", "pings/s"} {
 		if !strings.Contains(s, w) {
 			t.Errorf("output lacks %q:\n%s", w, s)
 		}
@@ -125,7 +125,7 @@ func TestPlanKnownProfile(t *testing.T) {
 	// Runs at the profile's N whose all-caches slab delta is larger than
 	// the socket-cache figure raise the kernel part the plan uses.
 	p.Points = []IdlePoint{{N: 10000, SlabDelta: 2 * 10000 * 3500}, {N: 10000, SlabDelta: 2 * 10000 * 3700}, {N: 10000, SlabDelta: 2 * 10000 * 3600}, {N: 10, SlabDelta: 1 << 30}}
-	in = PlanInput{RAM: 1 << 30, PingInterval: 20 * time.Second, NoFile: 1 << 20}
+	in = Input{RAM: 1 << 30, PingInterval: 20 * time.Second, NoFile: 1 << 20}
 	r, _ = Plan(in, p)
 	if r.KernelBytes != 3600 || r.IdleBytes != 2000+3600 {
 		t.Fatalf("kernel %v idle %v, want 3600 and 5600", r.KernelBytes, r.IdleBytes)

@@ -1,4 +1,4 @@
-package bench
+package plan
 
 import (
 	"errors"
@@ -13,8 +13,8 @@ import (
 // DefaultProfile is where bench idle -profile writes and plan reads.
 const DefaultProfile = "bench/profile.json"
 
-// ParsePlanArgs reads `starling plan` flags. Every error names its flag.
-func ParsePlanArgs(args []string, stderr io.Writer) (PlanInput, string, error) {
+// ParseArgs reads `starling plan` flags. Every error names its flag.
+func ParseArgs(args []string, stderr io.Writer) (Input, string, error) {
 	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	ram := fs.String("ram", "", "RAM of the target host, e.g. 16GiB (required)")
@@ -33,7 +33,7 @@ func ParsePlanArgs(args []string, stderr io.Writer) (PlanInput, string, error) {
 		fmt.Fprintf(stderr, "usage: starling plan -ram SIZE [flags]\n\nHow many connections fit on a host, from figures measured by `starling bench idle`.\n\n")
 		fs.PrintDefaults()
 	}
-	var in PlanInput
+	var in Input
 	if err := fs.Parse(args); err != nil {
 		return in, "", err
 	}
@@ -97,10 +97,10 @@ func ParsePlanArgs(args []string, stderr io.Writer) (PlanInput, string, error) {
 	return in, *profile, nil
 }
 
-// PlanMain is `starling plan`: exit 0 on success, 2 on a usage error, 1 if
+// Main is `starling plan`: exit 0 on success, 2 on a usage error, 1 if
 // the profile cannot be used.
-func PlanMain(args []string, stdout, stderr io.Writer) int {
-	in, path, err := ParsePlanArgs(args, stderr)
+func Main(args []string, stdout, stderr io.Writer) int {
+	in, path, err := ParseArgs(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -118,6 +118,6 @@ func PlanMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "starling plan: %v\n", err)
 		return 1
 	}
-	WritePlan(stdout, in, p, path, r)
+	Write(stdout, in, p, path, r)
 	return 0
 }

@@ -1,15 +1,14 @@
-package bench
+package plan
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"sort"
 	"time"
 )
 
-// PlanInput is what the operator knows about the target host.
-type PlanInput struct {
+// Input is what the operator knows about the target host.
+type Input struct {
 	RAM          int64         // bytes of RAM on the target
 	Headroom     float64       // fraction of RAM kept for everything else (0..0.9)
 	PingInterval time.Duration // server heartbeat period
@@ -30,9 +29,9 @@ type Limit struct {
 	Reason string
 }
 
-// PlanResult is the answer: the count that fits, which limit binds, and
+// Result is the answer: the count that fits, which limit binds, and
 // what it takes.
-type PlanResult struct {
+type Result struct {
 	KernelBytes float64 // kernel part of IdleBytes (see plannedKernel)
 	IdleBytes   float64 // per idle connection (profile)
 	BusyBytes   float64 // per busy connection: idle + queue at bound + reassembly
@@ -47,10 +46,6 @@ type PlanResult struct {
 	MsgCores    float64 // CPU cores for MsgRate deliveries; -1 if unknown
 }
 
-// SysctlReq is one kernel setting the fitted count requires (the same
-// formulas as scripts/sysctl.sh).
-type SysctlReq struct{ Key, Value, Why string }
-
 // Unlimited marks a limit that does not apply.
 const Unlimited = math.MaxInt64
 
@@ -62,11 +57,11 @@ const pingWireBytes = (2 + 52) + (6 + 52) + 2*52
 
 // Plan computes the connection count that fits in and the binding limit.
 // It takes every per-connection figure from p.
-func Plan(in PlanInput, p *Profile) (PlanResult, error) {
+func Plan(in Input, p *Profile) (Result, error) {
 	if err := p.Validate(); err != nil {
-		return PlanResult{}, err
+		return Result{}, err
 	}
-	var r PlanResult
+	var r Result
 	r.KernelBytes = plannedKernel(p)
 	r.IdleBytes = p.PerConn.TotalBytes - p.PerConn.KernelBytes + r.KernelBytes
 	r.BusyBytes = r.IdleBytes + float64(in.MaxOutbound) + float64(in.MaxMessage)
@@ -116,60 +111,5 @@ func plannedKernel(p *Profile) float64 {
 			all = append(all, float64(pt.SlabDelta+max(pt.TCPMemDelta, 0))/float64(2*pt.N))
 		}
 	}
-	return max(p.PerConn.KernelBytes, median(all))
-}
-
-// reservedFDs are descriptors the server needs besides its connections.
-const reservedFDs = 4096
-
-// SysctlFor mirrors scripts/sysctl.sh's formulas (see the comments there for
-// why each value is what it is).
-func SysctlFor(n int64) []SysctlReq {
-	clamp := func(v, lo, hi int64) int64 { return max(lo, min(v, hi)) }
-	return []SysctlReq{
-		{"fs.file-max", fmt.Sprint(n + 65536), "one file per socket + 64Ki for the rest of the host"},
-		{"fs.nr_open", fmt.Sprint(n + reservedFDs), "LimitNOFILE may not exceed it"},
-		{"net.core.somaxconn", fmt.Sprint(clamp(n/10, 4096, 65535)), "accept queue for a reconnect storm (~10% of N)"},
-		{"net.ipv4.tcp_max_syn_backlog", fmt.Sprint(clamp(n/10, 1024, 65535)), "half-open queue for the same storm"},
-		{"net.ipv4.tcp_mem", fmt.Sprintf("pressure >= %d, max >= %d pages", n, 2*n), "each socket squeezed to 4 KiB rmem + 4 KiB wmem"},
-		{"net.ipv4.tcp_rmem / tcp_wmem", "min <= 4096", "the floor the tcp_mem budget assumes"},
-		{"net.core.netdev_max_backlog", fmt.Sprint(clamp(n/32, 1000, 65536)), "per-CPU packet queue during a fan-out burst"},
-		{"net.netfilter.nf_conntrack_max", fmt.Sprintf("%d (if loaded)", n+n/4), "one entry per connection + 25% churn"},
-	}
-}
-
-// WritePlan prints r for a person.
-func WritePlan(w io.Writer, in PlanInput, p *Profile, path string, r PlanResult) {
-	fmt.Fprintf(w, "profile: %s (engine %s, measured at N=%d on %s, commit %s; %d CPUs, %s RAM, kernel %s)\n",
-		path, p.Engine, p.N, p.Date, p.GitCommit, p.Machine.CPUs, FmtBytes(float64(p.Machine.MemTotal)), p.Machine.Kernel)
-	fmt.Fprintf(w, "per connection: idle %s (kernel %s + user %s); busy %s (+ queue bound %s + reassembly %s); planned at %.1f%% busy: %s\n",
-		FmtBytes(r.IdleBytes), FmtBytes(r.KernelBytes), FmtBytes(p.PerConn.UserBytes), FmtBytes(r.BusyBytes),
-		FmtBytes(float64(in.MaxOutbound)), FmtBytes(float64(in.MaxMessage)), in.BusyFrac*100, FmtBytes(r.AvgBytes))
-	fmt.Fprintf(w, "\nlimits (binding first):\n")
-	for _, l := range r.Limits {
-		m := "not limiting"
-		if l.Max != Unlimited {
-			m = fmtCount(l.Max)
-		}
-		fmt.Fprintf(w, "  %-17s %14s  %s\n", l.Name, m, l.Reason)
-	}
-	fmt.Fprintf(w, "\nfits: %s connections on %s RAM; binding limit: %s\n", fmtCount(r.Fit), FmtBytes(float64(in.RAM)), r.Binding)
-	fmt.Fprintf(w, "\nsysctl for %s connections (apply with scripts/sysctl.sh apply --conns %d):\n", fmtCount(r.Fit), r.Fit)
-	for _, s := range r.Sysctl {
-		fmt.Fprintf(w, "  %-31s %-34s # %s\n", s.Key, s.Value, s.Why)
-	}
-	fmt.Fprintf(w, "  LimitNOFILE                     %-34d # systemd unit (scripts/starling.service)\n", r.Fit+reservedFDs)
-	fmt.Fprintf(w, "\nheartbeat at -ping-interval %v: %.0f pings/s, ~%s/s on the wire (both ways)", in.PingInterval, r.PingsPerSec, FmtBytes(r.PingBytesPS))
-	if r.PingCores >= 0 {
-		fmt.Fprintf(w, ", ~%.3f CPU cores (%.2f us per ping+pong measured)\n", r.PingCores, p.PerPingCPUMicros)
-	} else {
-		fmt.Fprintf(w, "; CPU unknown (profile has no per_ping_cpu_us)\n")
-	}
-	if in.MsgRate > 0 {
-		if r.MsgCores >= 0 {
-			fmt.Fprintf(w, "deliveries at %.0f/s: ~%.2f CPU cores (%.2f us per delivery measured at N=%d)\n", in.MsgRate, r.MsgCores, p.PerDeliveryCPUMicros, p.BroadcastN)
-		} else {
-			fmt.Fprintf(w, "deliveries at %.0f/s: CPU unknown (profile has no per_delivery_cpu_us; run bench broadcast -profile)\n", in.MsgRate)
-		}
-	}
+	return max(p.PerConn.KernelBytes, Median(all))
 }

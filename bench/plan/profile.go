@@ -1,13 +1,9 @@
-package bench
+package plan
 
 import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
-	"runtime"
-	"strings"
-	"time"
 )
 
 // ProfileSchema is bumped whenever a field changes meaning.
@@ -76,11 +72,38 @@ type IdlePoint struct {
 	HeapBytes   int64   `json:"heap_bytes"`    // go_memstats_heap_inuse_bytes, 0 if unknown
 	HeapBase    int64   `json:"heap_base"`     //
 	SlabDelta   int64   `json:"slab_delta"`    // system-wide slab bytes delta (all caches)
-	KernelDelta int64   `json:"kernel_delta"`  // socket slab caches + TCP pages grown (kernelDelta)
+	KernelDelta int64   `json:"kernel_delta"`  // socket slab caches + TCP pages grown
 	TCPMemDelta int64   `json:"tcp_mem_delta"` // sockstat TCP mem pages delta * page size
 	CPUSeconds  float64 `json:"cpu_seconds"`   // server utime+stime while holding
 	HoldSeconds float64 `json:"hold_seconds"`
 	Pings       int64   `json:"pings"` // pings the clients answered while holding
+}
+
+// UserPer is the server's RSS growth per connection in this run.
+func (p IdlePoint) UserPer() float64 { return float64(p.RSSBytes-p.RSSBase) / float64(p.N) }
+
+// KernelPer is the socket kernel memory per connection: both loopback ends
+// live on the measuring host and cost alike, hence 2N.
+func (p IdlePoint) KernelPer() float64 { return float64(p.KernelDelta) / float64(2*p.N) }
+
+// HeapPer is the Go heap growth per connection; 0 if the heap was unknown.
+func (p IdlePoint) HeapPer() float64 {
+	if p.HeapBytes < 0 || p.HeapBase < 0 {
+		return 0
+	}
+	return float64(p.HeapBytes-p.HeapBase) / float64(p.N)
+}
+
+// FloorFigures are what `bench floor` measured: the same sockets with no
+// WebSocket server, the kernel's share that Starling's figures compare with.
+type FloorFigures struct {
+	Date               string  `json:"date"`
+	N                  int     `json:"n"`
+	KernelBytesPerConn float64 `json:"kernel_bytes_per_conn"` // kernel delta / 2N
+	ProcBytesPerConn   float64 `json:"proc_bytes_per_conn"`   // accepting process RSS delta / N
+	SendCPUMicros      float64 `json:"send_cpu_us"`           // CPU per write(2) of SendBytes
+	SendBytes          int     `json:"send_bytes"`
+	Sends              int64   `json:"sends"`
 }
 
 // Validate says what is missing for plan to use p.
@@ -96,7 +119,7 @@ func (p *Profile) Validate() error {
 	return nil
 }
 
-func loadProfileRaw(path string) (*Profile, error) {
+func loadRaw(path string) (*Profile, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("profile: %w", err)
@@ -110,7 +133,7 @@ func loadProfileRaw(path string) (*Profile, error) {
 
 // LoadProfile reads and validates a profile.
 func LoadProfile(path string) (*Profile, error) {
-	pp, err := loadProfileRaw(path)
+	pp, err := loadRaw(path)
 	if err != nil {
 		return nil, err
 	}
@@ -121,6 +144,19 @@ func LoadProfile(path string) (*Profile, error) {
 	return &p, nil
 }
 
+// ReadPartial reads a profile without validating it: a bench run merges its
+// figures into one that may so far hold only floor or broadcast figures.
+// It returns nil and no error when path is "" or does not exist.
+func ReadPartial(path string) (*Profile, error) {
+	if path == "" {
+		return nil, nil
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, nil
+	}
+	return loadRaw(path)
+}
+
 // WriteProfile writes p as indented JSON.
 func WriteProfile(path string, p *Profile) error {
 	b, err := json.MarshalIndent(p, "", "  ")
@@ -129,41 +165,3 @@ func WriteProfile(path string, p *Profile) error {
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
-
-// ThisMachine describes the host from /proc and the runtime.
-func ThisMachine() Machine {
-	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "model name") {
-				if i := strings.IndexByte(l, ':'); i >= 0 {
-					m.CPUModel = strings.TrimSpace(l[i+1:])
-				}
-				break
-			}
-		}
-	}
-	if mi, err := ReadMeminfo(); err == nil {
-		m.MemTotal = mi["MemTotal"]
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
-	m.NoFileHard = noFileHard()
-	return m
-}
-
-// gitCommit is the work tree's HEAD, "" if unknown; "+dirty" when modified.
-func gitCommit() string {
-	out, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output()
-	if err != nil {
-		return ""
-	}
-	c := strings.TrimSpace(string(out))
-	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
-		c += "+dirty"
-	}
-	return c
-}
-
-func nowDate() string { return time.Now().UTC().Format(time.RFC3339) }

@@ -1,7 +1,8 @@
-package bench
+package plan
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -55,8 +56,8 @@ func FmtBytes(n float64) string {
 	return fmt.Sprintf("%.2f %s", n, units[i])
 }
 
-// fmtCount prints 1234567 as 1,234,567.
-func fmtCount(n int64) string {
+// FmtCount prints 1234567 as 1,234,567.
+func FmtCount(n int64) string {
 	s := strconv.FormatInt(n, 10)
 	neg := strings.HasPrefix(s, "-")
 	if neg {
@@ -73,4 +74,17 @@ func fmtCount(n int64) string {
 		return "-" + b.String()
 	}
 	return b.String()
+}
+
+// Median of v (0 for none); v is not reordered.
+func Median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

@@ -1,0 +1,42 @@
+package plan
+
+import (
+	"fmt"
+	"io"
+)
+
+// Write prints r for a person.
+func Write(w io.Writer, in Input, p *Profile, path string, r Result) {
+	fmt.Fprintf(w, "profile: %s (engine %s, measured at N=%d on %s, commit %s; %d CPUs, %s RAM, kernel %s)\n",
+		path, p.Engine, p.N, p.Date, p.GitCommit, p.Machine.CPUs, FmtBytes(float64(p.Machine.MemTotal)), p.Machine.Kernel)
+	fmt.Fprintf(w, "per connection: idle %s (kernel %s + user %s); busy %s (+ queue bound %s + reassembly %s); planned at %.1f%% busy: %s\n",
+		FmtBytes(r.IdleBytes), FmtBytes(r.KernelBytes), FmtBytes(p.PerConn.UserBytes), FmtBytes(r.BusyBytes),
+		FmtBytes(float64(in.MaxOutbound)), FmtBytes(float64(in.MaxMessage)), in.BusyFrac*100, FmtBytes(r.AvgBytes))
+	fmt.Fprintf(w, "\nlimits (binding first):\n")
+	for _, l := range r.Limits {
+		m := "not limiting"
+		if l.Max != Unlimited {
+			m = FmtCount(l.Max)
+		}
+		fmt.Fprintf(w, "  %-17s %14s  %s\n", l.Name, m, l.Reason)
+	}
+	fmt.Fprintf(w, "\nfits: %s connections on %s RAM; binding limit: %s\n", FmtCount(r.Fit), FmtBytes(float64(in.RAM)), r.Binding)
+	fmt.Fprintf(w, "\nsysctl for %s connections (apply with scripts/sysctl.sh apply --conns %d):\n", FmtCount(r.Fit), r.Fit)
+	for _, s := range r.Sysctl {
+		fmt.Fprintf(w, "  %-31s %-34s # %s\n", s.Key, s.Value, s.Why)
+	}
+	fmt.Fprintf(w, "  LimitNOFILE                     %-34d # systemd unit (scripts/starling.service)\n", r.Fit+reservedFDs)
+	fmt.Fprintf(w, "\nheartbeat at -ping-interval %v: %.0f pings/s, ~%s/s on the wire (both ways)", in.PingInterval, r.PingsPerSec, FmtBytes(r.PingBytesPS))
+	if r.PingCores >= 0 {
+		fmt.Fprintf(w, ", ~%.3f CPU cores (%.2f us per ping+pong measured)\n", r.PingCores, p.PerPingCPUMicros)
+	} else {
+		fmt.Fprintf(w, "; CPU unknown (profile has no per_ping_cpu_us)\n")
+	}
+	if in.MsgRate > 0 {
+		if r.MsgCores >= 0 {
+			fmt.Fprintf(w, "deliveries at %.0f/s: ~%.2f CPU cores (%.2f us per delivery measured at N=%d)\n", in.MsgRate, r.MsgCores, p.PerDeliveryCPUMicros, p.BroadcastN)
+		} else {
+			fmt.Fprintf(w, "deliveries at %.0f/s: CPU unknown (profile has no per_delivery_cpu_us; run bench broadcast -profile)\n", in.MsgRate)
+		}
+	}
+}
