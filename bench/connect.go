@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"time"
+
+	"github.com/starling-ws/starling/bench/procstat"
 )
 
 // RunConnect ramps N connections at -rate and reports handshakes/s and failures.
@@ -16,7 +18,7 @@ func RunConnect(ctx context.Context, o *Opts) (*Result, error) {
 	defer s.close()
 	r := newResult("connect", o.N)
 	r.note(s.t.Note)
-	x0 := TCPExt()
+	x0 := procstat.ListenCounters()
 	c0, _ := s.smp.Take()
 	t0 := time.Now()
 	st, err := s.dial(ctx, o, o.N, Cmd{})
@@ -25,7 +27,7 @@ func RunConnect(ctx context.Context, o *Opts) (*Result, error) {
 		return nil, err
 	}
 	c1, _ := s.smp.Take()
-	lt, lf := listenTrouble(x0, TCPExt())
+	lt, lf := listenTrouble(x0, procstat.ListenCounters())
 	hs := float64(st.Handshakes) / el.Seconds()
 	r.addf("connections", "%d requested at %.0f/s (0 = unpaced), %d workers", o.N, o.Rate, len(s.fl.Procs))
 	r.addf("handshakes", "%d in %v = %.0f/s", st.Handshakes, el.Round(time.Millisecond), hs)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/starling-ws/starling/bench/plan"
+	"github.com/starling-ws/starling/bench/procstat"
 )
 
 // The floor: the same sockets with no WebSocket server on them. One process
@@ -25,7 +26,7 @@ import (
 
 // floorServerMain is the hidden `starling bench floor-server` role.
 func floorServerMain(in io.Reader, out io.Writer) int {
-	RaiseNoFile()
+	procstat.RaiseNoFile()
 	enc := json.NewEncoder(out)
 	lfd, addr, err := rawListen()
 	if err != nil {

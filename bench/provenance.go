@@ -1,35 +1,23 @@
 package bench
 
 import (
-	"os"
 	"os/exec"
 	"runtime"
 	"strings"
 	"time"
 
 	"github.com/starling-ws/starling/bench/plan"
+	"github.com/starling-ws/starling/bench/procstat"
 )
 
 // ThisMachine describes the host from /proc and the runtime.
 func ThisMachine() plan.Machine {
 	m := plan.Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "model name") {
-				if i := strings.IndexByte(l, ':'); i >= 0 {
-					m.CPUModel = strings.TrimSpace(l[i+1:])
-				}
-				break
-			}
-		}
+	m.CPUModel, m.Kernel = procstat.CPUModel(), procstat.KernelRelease()
+	if mi, err := procstat.Meminfo(); err == nil {
+		m.MemTotal = mi.Total
 	}
-	if mi, err := ReadMeminfo(); err == nil {
-		m.MemTotal = mi["MemTotal"]
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
-	m.NoFileHard = noFileHard()
+	m.NoFileHard = procstat.NoFileHard()
 	return m
 }
 

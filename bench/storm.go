@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/starling-ws/starling/bench/procstat"
 )
 
 // RunStorm holds N subscribers, drops -fraction of them at once and redials
@@ -35,7 +37,7 @@ func RunStorm(ctx context.Context, o *Opts) (*Result, error) {
 	}
 	k := int(float64(o.N) * o.Fraction)
 	parts := s.fl.Split(k)
-	x0 := TCPExt()
+	x0 := procstat.ListenCounters()
 	c0, _ := s.smp.Take()
 	t0 := time.Now()
 	if _, err := s.fl.Each(ctx, func(i int, p *Proc) (Cmd, bool) {
@@ -52,7 +54,7 @@ func RunStorm(ctx context.Context, o *Opts) (*Result, error) {
 	}
 	rec := time.Since(t0)
 	c1, _ := s.smp.Take()
-	lt, lf := listenTrouble(x0, TCPExt())
+	lt, lf := listenTrouble(x0, procstat.ListenCounters())
 	unexpected := st2.Unexpected - st.Unexpected
 	// Probe: one publish must reach every subscriber, old and new.
 	pst, _ := s.fl.Stats(ctx)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/starling-ws/starling/bench/procstat"
 )
 
 // Target is the server under test: spawned by us or already running.
@@ -126,7 +128,7 @@ func Attach(rawURL string, pid int, metrics string) (*Target, error) {
 	if t.PID == 0 {
 		_, ps, _ := net.SplitHostPort(u.Host)
 		port, _ := strconv.Atoi(ps)
-		if t.PID, err = pidListening(port); err != nil {
+		if t.PID, err = procstat.PIDListening(port); err != nil {
 			return nil, fmt.Errorf("-pid not given and %v; pass -pid", err)
 		}
 	}
@@ -134,46 +136,6 @@ func Attach(rawURL string, pid int, metrics string) (*Target, error) {
 		t.Note = "no -metrics URL: Go heap not reported (RSS only)"
 	}
 	return t, nil
-}
-
-// pidListening finds the process owning the listening TCP socket on port.
-func pidListening(port int) (int, error) {
-	var inode string
-	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		for _, l := range strings.Split(string(b), "\n")[1:] {
-			fl := strings.Fields(l)
-			if len(fl) < 10 || fl[3] != "0A" { // 0A = LISTEN
-				continue
-			}
-			if i := strings.LastIndexByte(fl[1], ':'); i >= 0 {
-				if p, _ := strconv.ParseInt(fl[1][i+1:], 16, 32); int(p) == port {
-					inode = fl[9]
-				}
-			}
-		}
-	}
-	if inode == "" {
-		return 0, fmt.Errorf("nothing listens on port %d", port)
-	}
-	want := "socket:[" + inode + "]"
-	procs, _ := os.ReadDir("/proc")
-	for _, p := range procs {
-		pid, err := strconv.Atoi(p.Name())
-		if err != nil {
-			continue
-		}
-		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-		for _, fd := range fds {
-			if l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); l == want {
-				return pid, nil
-			}
-		}
-	}
-	return 0, fmt.Errorf("no process holds the socket listening on port %d", port)
 }
 
 // Stop ends a spawned server (SIGTERM, then SIGKILL); attached ones are left alone.

@@ -10,13 +10,14 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/starling-ws/starling/bench/procstat"
 	"github.com/starling-ws/starling/poller"
 )
 
 // workerMain is the hidden `starling bench worker` role: it holds client
 // sockets on one epoll engine and obeys the parent's JSON lines.
 func workerMain(in io.Reader, out io.Writer) int {
-	RaiseNoFile()
+	procstat.RaiseNoFile()
 	eng, err := poller.NewEpoll(poller.Config{Loops: 1, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	enc := json.NewEncoder(out)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+	"github.com/prometheus/procfs"
 )
 
 // The test binary plays the worker roles itself when re-executed.
@@ -248,17 +248,10 @@ func TestBenchFlagErrorsNameTheFlag(t *testing.T) {
 // children lists live (non-zombie) processes whose parent is pid.
 func children(pid int) []int {
 	var out []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(b, ')')
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 1 && f[0] != "Z" && f[1] == strconv.Itoa(pid) {
-			n, _ := strconv.Atoi(e.Name())
-			out = append(out, n)
+	procs, _ := procfs.AllProcs()
+	for _, p := range procs {
+		if st, err := p.Stat(); err == nil && st.State != "Z" && st.PPID == pid {
+			out = append(out, p.PID)
 		}
 	}
 	return out
@@ -297,9 +290,10 @@ func TestSIGINTCleansUp(t *testing.T) {
 		t.Fatal("bench still running 15 s after SIGINT")
 	}
 	for _, k := range kids {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(k) + "/stat")
-		if err == nil && !bytes.Contains(b, []byte(") Z ")) {
-			t.Errorf("child %d still alive after SIGINT: %s", k, b)
+		if p, err := procfs.NewProc(k); err == nil {
+			if st, err := p.Stat(); err == nil && st.State != "Z" {
+				t.Errorf("child %d (%s) still alive after SIGINT, state %s", k, st.Comm, st.State)
+			}
 		}
 	}
 }
