@@ -8,6 +8,7 @@ import (
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/starling-ws/starling/bench/plan"
+	"github.com/starling-ws/starling/bench/worker"
 )
 
 // pubsubRun is what broadcast and fanin share: N subscribers spread over
@@ -28,11 +29,11 @@ type pubsubOut struct {
 	published int64
 	cpu       float64 // server CPU seconds during the publish phase
 	userCPU   float64 // of which user space (utime)
-	st        WStats
+	st        worker.WStats
 }
 
 func (ps pubsubRun) run(ctx context.Context, o *Opts, s *session, r *Result) (*pubsubOut, error) {
-	st, err := s.dial(ctx, o, ps.subs, Cmd{Prefix: ps.prefix, Channels: ps.channels})
+	st, err := s.dial(ctx, o, ps.subs, worker.Cmd{Prefix: ps.prefix, Channels: ps.channels})
 	if err != nil {
 		return nil, err
 	}
@@ -52,8 +53,8 @@ func (ps pubsubRun) run(ctx context.Context, o *Opts, s *session, r *Result) (*p
 		bases[i] = base
 		base += p
 	}
-	if _, err := s.fl.Each(ctx, func(i int, p *Proc) (Cmd, bool) {
-		return Cmd{Op: "dial", Addr: s.t.Addr, Path: s.t.Path, LAddrs: p.LAddrs, N: parts[i], Pub: true, Prefix: ps.prefix, Channels: ps.channels}, parts[i] > 0
+	if _, err := s.fl.Each(ctx, func(i int, p *worker.Proc) (worker.Cmd, bool) {
+		return worker.Cmd{Op: "dial", Addr: s.t.Addr, Path: s.t.Path, LAddrs: p.LAddrs, N: parts[i], Pub: true, Prefix: ps.prefix, Channels: ps.channels}, parts[i] > 0
 	}); err != nil {
 		return nil, err
 	}
@@ -67,7 +68,7 @@ func (ps pubsubRun) run(ctx context.Context, o *Opts, s *session, r *Result) (*p
 		}
 		return int64(n)
 	}
-	out := &pubsubOut{hist: newHist()}
+	out := &pubsubOut{hist: worker.NewHist()}
 	for j := 0; j < ps.pubs; j++ {
 		out.expected += int64(ps.count) * subsOf(j%ps.channels)
 	}
@@ -75,7 +76,7 @@ func (ps pubsubRun) run(ctx context.Context, o *Opts, s *session, r *Result) (*p
 	if ps.trackSeqs {
 		seqs = ps.count
 	}
-	if _, err := s.fl.Each(ctx, func(int, *Proc) (Cmd, bool) { return Cmd{Op: "reset", Seqs: seqs}, true }); err != nil {
+	if _, err := s.fl.Each(ctx, func(int, *worker.Proc) (worker.Cmd, bool) { return worker.Cmd{Op: "reset", Seqs: seqs}, true }); err != nil {
 		return nil, err
 	}
 	st0, _ := s.fl.Stats(ctx)
@@ -84,9 +85,9 @@ func (ps pubsubRun) run(ctx context.Context, o *Opts, s *session, r *Result) (*p
 		return nil, err
 	}
 	t0 := time.Now()
-	if _, err := s.fl.Each(ctx, func(i int, p *Proc) (Cmd, bool) {
+	if _, err := s.fl.Each(ctx, func(i int, p *worker.Proc) (worker.Cmd, bool) {
 		rate := o.PubRate * float64(parts[i]) / float64(ps.pubs)
-		return Cmd{Op: "pub", Count: ps.count, Size: o.Size, Rate: rate, Prefix: ps.prefix, Channels: ps.channels, Base: bases[i]}, parts[i] > 0
+		return worker.Cmd{Op: "pub", Count: ps.count, Size: o.Size, Rate: rate, Prefix: ps.prefix, Channels: ps.channels, Base: bases[i]}, parts[i] > 0
 	}); err != nil {
 		return nil, err
 	}
@@ -96,7 +97,7 @@ func (ps pubsubRun) run(ctx context.Context, o *Opts, s *session, r *Result) (*p
 	defer capT.Stop()
 	var lastChange time.Time
 	var prevMsgs int64 = -1
-	var stN WStats
+	var stN worker.WStats
 wait:
 	for {
 		stN, err = s.fl.Stats(ctx)
@@ -132,7 +133,7 @@ wait:
 	out.received = stN.Msgs - st0.Msgs
 	out.published = stN.Published - st0.Published
 	out.st = stN
-	evs, err := s.fl.Each(ctx, func(int, *Proc) (Cmd, bool) { return Cmd{Op: "hist"}, true })
+	evs, err := s.fl.Each(ctx, func(int, *worker.Proc) (worker.Cmd, bool) { return worker.Cmd{Op: "hist"}, true })
 	if err != nil {
 		return nil, err
 	}

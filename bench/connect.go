@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/starling-ws/starling/bench/procstat"
+	"github.com/starling-ws/starling/bench/worker"
 )
 
 // RunConnect ramps N connections at -rate and reports handshakes/s and failures.
@@ -21,7 +22,7 @@ func RunConnect(ctx context.Context, o *Opts) (*Result, error) {
 	x0 := procstat.ListenCounters()
 	c0, _ := s.smp.Take()
 	t0 := time.Now()
-	st, err := s.dial(ctx, o, o.N, Cmd{})
+	st, err := s.dial(ctx, o, o.N, worker.Cmd{})
 	el := time.Since(t0)
 	if err != nil {
 		return nil, err

@@ -1,17 +1,19 @@
-// Package bench owns Starling's load generator and capacity planner: the
-// `starling bench` scenarios (connect, idle, broadcast, fanin, storm, floor),
-// the worker processes that hold the client sockets, the /proc sampling that
-// turns a run into per-connection figures, the reports (table, JSON, SVG
-// chart), the profile JSON those runs write, and `starling plan`, which reads
-// that profile to say how many connections fit a machine.
+// Package bench is `starling bench`: the scenarios (connect, idle,
+// broadcast, fanin, storm, floor) that drive a Starling server over
+// loopback, the server under test (spawned or attached), the sampling that
+// turns a run into per-connection figures, and the reports (table, JSON,
+// the panels of a chart) and profile merges each run ends with.
 //
-// Clients are cheap on purpose: a worker process dials through the poller's
-// epoll engine (no goroutine per connection) and speaks WebSocket with a
-// tiny masking framer (client.go). One process may hold at most ~19,000
-// sockets (RLIMIT_NOFILE is 20,000 here), so a run spreads its connections
-// over several re-executed worker processes, each dialling from its own
-// source addresses (worker i from 127.0.(1+i).2-9) so local ports never run
-// out and connect(2)'s ephemeral-port search stays cheap.
+// Around it, one package per concern:
+//   - bench/worker: the parent-worker protocol (JSON lines over stdin and
+//     stdout) and the worker processes; a run spreads its sockets over
+//     several, since one process may hold at most ~19,000 here.
+//   - bench/loadclient: what a worker runs, WebSocket clients on the
+//     poller's epoll engine with no goroutine per connection.
+//   - bench/procstat: the /proc readers (prometheus/procfs).
+//   - bench/chart: the SVG renderer.
+//   - bench/plan: the profile these runs write and `starling plan`, which
+//     reads it (and builds on macOS).
 //
 // This package must never import server/ or shard/ (it measures the server
 // from the outside, over sockets and /proc), keep a flag at package level, or

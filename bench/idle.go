@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/starling-ws/starling/bench/plan"
+	"github.com/starling-ws/starling/bench/worker"
 )
 
 // idleOnce holds n connections on a fresh (or the attached) server for
@@ -26,7 +27,7 @@ func idleOnce(ctx context.Context, o *Opts, n int, r *Result) (plan.IdlePoint, e
 	pt.RSSBase, pt.HeapBase = base.RSS, base.Heap
 	step := int64(max(n/20, 100))
 	next := step
-	tick := func(st WStats) {
+	tick := func(st worker.WStats) {
 		if st.Open < next {
 			return
 		}
@@ -35,11 +36,11 @@ func idleOnce(ctx context.Context, o *Opts, n int, r *Result) (plan.IdlePoint, e
 			r.Mem = append(r.Mem, MemPoint{Conns: st.Open, RSS: sm.RSS, Kernel: kernelDelta(base, sm), Heap: sm.Heap})
 		}
 	}
-	var sub Cmd
+	var sub worker.Cmd
 	if o.IdleSub {
 		// One channel for all: the connection's own cost after one
 		// message each way (sub in, ack out), not a channel's.
-		sub = Cmd{Prefix: "idle", Channels: 1}
+		sub = worker.Cmd{Prefix: "idle", Channels: 1}
 	}
 	st, err := s.dial(ctx, o, n, sub, tick)
 	if err != nil {

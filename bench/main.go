@@ -14,7 +14,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/starling-ws/starling/bench/loadclient"
 	"github.com/starling-ws/starling/bench/plan"
+	"github.com/starling-ws/starling/bench/worker"
 )
 
 const benchUsage = `usage: starling bench SCENARIO [flags] [-- serve flags]
@@ -40,7 +42,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "worker":
-		return workerMain(os.Stdin, os.Stdout)
+		return loadclient.Main(os.Stdin, os.Stdout)
 	case "floor-server":
 		return floorServerMain(os.Stdin, os.Stdout)
 	case "-h", "-help", "--help", "help":
@@ -137,7 +139,7 @@ func ParseBenchArgs(scen string, args []string, stderr io.Writer) (*Opts, error)
 	fs.IntVar(&o.Repeat, "repeat", 1, "idle: runs per count; the table quotes medians")
 	fs.BoolVar(&o.IdleSub, "sub", false, "idle: every connection subscribes (sends sub, receives ack) before the hold: the cost after one message each way")
 	fs.Float64Var(&o.Rate, "rate", 2000, "connections dialled per second, all workers together (0: unpaced)")
-	fs.IntVar(&o.PerWorker, "per-worker", MaxPerWorker, "sockets per worker process (<= 19000)")
+	fs.IntVar(&o.PerWorker, "per-worker", worker.MaxPerWorker, "sockets per worker process (<= 19000)")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "idle: hold time; broadcast/fanin: cap on the publish phase")
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "cap on the whole run")
 	fs.BoolVar(&o.Spawn, "spawn", false, "run `starling serve` on a free port for the run (flags after -- are passed to it)")
@@ -174,7 +176,7 @@ func ParseBenchArgs(scen string, args []string, stderr io.Writer) (*Opts, error)
 		}
 		o.N = o.Ns[len(o.Ns)-1]
 	}
-	lim := 250 * MaxPerWorker
+	lim := 250 * worker.MaxPerWorker
 	switch {
 	case o.N < 1 || o.N > lim:
 		return nil, fmt.Errorf("-n must be in [1, %d], got %d", lim, o.N)
@@ -182,8 +184,8 @@ func ParseBenchArgs(scen string, args []string, stderr io.Writer) (*Opts, error)
 		return nil, fmt.Errorf("-repeat must be in [1, 10], got %d", o.Repeat)
 	case o.Rate < 0:
 		return nil, fmt.Errorf("-rate must be >= 0, got %v", o.Rate)
-	case o.PerWorker < 1 || o.PerWorker > MaxPerWorker:
-		return nil, fmt.Errorf("-per-worker must be in [1, %d], got %d", MaxPerWorker, o.PerWorker)
+	case o.PerWorker < 1 || o.PerWorker > worker.MaxPerWorker:
+		return nil, fmt.Errorf("-per-worker must be in [1, %d], got %d", worker.MaxPerWorker, o.PerWorker)
 	case o.Duration <= 0 || o.Duration > time.Hour:
 		return nil, fmt.Errorf("-duration must be in (0, 1h], got %v", o.Duration)
 	case o.Timeout <= 0 || o.Timeout > 2*time.Hour:

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/starling-ws/starling/bench/worker"
 )
 
 // Opts are the flags shared by the scenarios (parsed in main.go).
@@ -40,7 +42,7 @@ type Opts struct {
 // session is a target plus the client fleet of one run.
 type session struct {
 	t    *Target
-	fl   *Fleet
+	fl   *worker.Fleet
 	smp  *Sampler
 	prog *Progress
 }
@@ -57,7 +59,7 @@ func (o *Opts) open(ctx context.Context, n int, prog *Progress) (*session, error
 		return nil, err
 	}
 	s.smp = &Sampler{PID: s.t.PID, MetricsURL: s.t.MetricsURL}
-	if s.fl, err = StartFleet(ctx, n, o.PerWorker); err != nil {
+	if s.fl, err = worker.StartFleet(ctx, n, o.PerWorker); err != nil {
 		s.t.Stop()
 		return nil, fmt.Errorf("workers: %w", err)
 	}
@@ -73,7 +75,7 @@ func (s *session) close() {
 	s.t.Stop()
 }
 
-func (s *session) dial(ctx context.Context, o *Opts, n int, tmpl Cmd, tick ...func(WStats)) (WStats, error) {
+func (s *session) dial(ctx context.Context, o *Opts, n int, tmpl worker.Cmd, tick ...func(worker.WStats)) (worker.WStats, error) {
 	return dialFleet(ctx, s.fl, s.t.Addr, s.t.Path, n, o.Rate, tmpl, s.prog, tick...)
 }
 

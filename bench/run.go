@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/starling-ws/starling/bench/worker"
 )
 
 // Progress prints one line a second at most on stderr for long runs.
@@ -12,7 +14,7 @@ type Progress struct {
 	W     io.Writer
 	start time.Time
 	last  time.Time
-	prev  WStats
+	prev  worker.WStats
 	prevT time.Time
 }
 
@@ -23,7 +25,7 @@ func NewProgress(w io.Writer) *Progress {
 }
 
 // Show prints st (open connections, handshakes/s, messages/s) if a second passed.
-func (p *Progress) Show(phase string, st WStats, force bool) {
+func (p *Progress) Show(phase string, st worker.WStats, force bool) {
 	if p == nil || p.W == nil {
 		return
 	}
@@ -44,7 +46,7 @@ func (p *Progress) Show(phase string, st WStats, force bool) {
 // dialFleet opens n connections spread over the workers at rate/s overall
 // and waits until every dial has an outcome (open, rejected or failed).
 // tmpl carries what the connections do once open (Raw, channels, Pub).
-func dialFleet(ctx context.Context, fl *Fleet, addr, path string, n int, rate float64, tmpl Cmd, prog *Progress, tick ...func(WStats)) (WStats, error) {
+func dialFleet(ctx context.Context, fl *worker.Fleet, addr, path string, n int, rate float64, tmpl worker.Cmd, prog *Progress, tick ...func(worker.WStats)) (worker.WStats, error) {
 	before, err := fl.Stats(ctx)
 	if err != nil {
 		return before, err
@@ -57,7 +59,7 @@ func dialFleet(ctx context.Context, fl *Fleet, addr, path string, n int, rate fl
 		bases[i] = base
 		base += p
 	}
-	_, err = fl.Each(ctx, func(i int, p *Proc) (Cmd, bool) {
+	_, err = fl.Each(ctx, func(i int, p *worker.Proc) (worker.Cmd, bool) {
 		c := tmpl
 		c.Op, c.Addr, c.Path, c.LAddrs, c.N, c.Rate, c.Base = "dial", addr, path, p.LAddrs, parts[i], rate/k, bases[i]
 		return c, parts[i] > 0
@@ -69,7 +71,7 @@ func dialFleet(ctx context.Context, fl *Fleet, addr, path string, n int, rate fl
 }
 
 // waitOutcomes polls until n more dials than in before have an outcome.
-func waitOutcomes(ctx context.Context, fl *Fleet, before WStats, n int, phase string, prog *Progress, tick ...func(WStats)) (WStats, error) {
+func waitOutcomes(ctx context.Context, fl *worker.Fleet, before worker.WStats, n int, phase string, prog *Progress, tick ...func(worker.WStats)) (worker.WStats, error) {
 	for {
 		st, err := fl.Stats(ctx)
 		if err != nil {
@@ -94,7 +96,7 @@ func waitOutcomes(ctx context.Context, fl *Fleet, before WStats, n int, phase st
 }
 
 // waitSubacks waits until n more subscriptions than before were acked.
-func waitSubacks(ctx context.Context, fl *Fleet, before int64, n int, prog *Progress) (WStats, error) {
+func waitSubacks(ctx context.Context, fl *worker.Fleet, before int64, n int, prog *Progress) (worker.WStats, error) {
 	for {
 		st, err := fl.Stats(ctx)
 		if err != nil {

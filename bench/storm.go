@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/starling-ws/starling/bench/procstat"
+	"github.com/starling-ws/starling/bench/worker"
 )
 
 // RunStorm holds N subscribers, drops -fraction of them at once and redials
@@ -25,7 +26,7 @@ func RunStorm(ctx context.Context, o *Opts) (*Result, error) {
 	defer s.close()
 	r := newResult("storm", o.N)
 	r.note(s.t.Note)
-	st, err := s.dial(ctx, o, o.N, Cmd{Prefix: "st", Channels: 1})
+	st, err := s.dial(ctx, o, o.N, worker.Cmd{Prefix: "st", Channels: 1})
 	if err != nil {
 		return nil, err
 	}
@@ -40,8 +41,8 @@ func RunStorm(ctx context.Context, o *Opts) (*Result, error) {
 	x0 := procstat.ListenCounters()
 	c0, _ := s.smp.Take()
 	t0 := time.Now()
-	if _, err := s.fl.Each(ctx, func(i int, p *Proc) (Cmd, bool) {
-		return Cmd{Op: "drop", N: parts[i], Addr: s.t.Addr, LAddrs: p.LAddrs}, parts[i] > 0
+	if _, err := s.fl.Each(ctx, func(i int, p *worker.Proc) (worker.Cmd, bool) {
+		return worker.Cmd{Op: "drop", N: parts[i], Addr: s.t.Addr, LAddrs: p.LAddrs}, parts[i] > 0
 	}); err != nil {
 		return nil, err
 	}
@@ -58,13 +59,13 @@ func RunStorm(ctx context.Context, o *Opts) (*Result, error) {
 	unexpected := st2.Unexpected - st.Unexpected
 	// Probe: one publish must reach every subscriber, old and new.
 	pst, _ := s.fl.Stats(ctx)
-	if _, err := s.fl.Procs[0].Call(ctx, Cmd{Op: "dial", Addr: s.t.Addr, Path: s.t.Path, LAddrs: s.fl.Procs[0].LAddrs, N: 1, Pub: true, Prefix: "st", Channels: 1}); err != nil {
+	if _, err := s.fl.Procs[0].Call(ctx, worker.Cmd{Op: "dial", Addr: s.t.Addr, Path: s.t.Path, LAddrs: s.fl.Procs[0].LAddrs, N: 1, Pub: true, Prefix: "st", Channels: 1}); err != nil {
 		return nil, err
 	}
 	if _, err := waitOutcomes(ctx, s.fl, pst, 1, "probe", s.prog); err != nil {
 		return nil, err
 	}
-	if _, err := s.fl.Procs[0].Call(ctx, Cmd{Op: "pub", Count: 1, Size: 16, Prefix: "st", Channels: 1}); err != nil {
+	if _, err := s.fl.Procs[0].Call(ctx, worker.Cmd{Op: "pub", Count: 1, Size: 16, Prefix: "st", Channels: 1}); err != nil {
 		return nil, err
 	}
 	var probe int64

@@ -18,20 +18,23 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 	"github.com/prometheus/procfs"
+
+	"github.com/starling-ws/starling/bench/loadclient"
+	"github.com/starling-ws/starling/bench/worker"
 )
 
 // The test binary plays the worker roles itself when re-executed.
 func TestMain(m *testing.M) {
-	switch os.Getenv(RoleEnv) {
+	switch os.Getenv(worker.RoleEnv) {
 	case "worker":
-		os.Exit(workerMain(os.Stdin, os.Stdout))
+		os.Exit(loadclient.Main(os.Stdin, os.Stdout))
 	case "floor-server":
 		os.Exit(floorServerMain(os.Stdin, os.Stdout))
 	case "bench-main": // a whole `starling bench` run, for the SIGINT test
-		selfArgs = func(string) []string { return []string{"-test.run=^$"} }
+		worker.SelfArgs = func(string) []string { return []string{"-test.run=^$"} }
 		os.Exit(Main(strings.Fields(os.Getenv("STARLING_TEST_ARGS")), os.Stdout, os.Stderr))
 	}
-	selfArgs = func(string) []string { return []string{"-test.run=^$"} }
+	worker.SelfArgs = func(string) []string { return []string{"-test.run=^$"} }
 	os.Exit(m.Run())
 }
 
@@ -156,7 +159,7 @@ func TestFleetBroadcastAgainstTestServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	o := &Opts{N: 100, Rate: 0, PerWorker: 60, Duration: 15 * time.Second, Timeout: 30 * time.Second, Publishes: 5, PubRate: 50, Size: 64}
-	fl, err := StartFleet(ctx, o.N+1, o.PerWorker)
+	fl, err := worker.StartFleet(ctx, o.N+1, o.PerWorker)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,28 +206,6 @@ func TestFleetBroadcastAgainstTestServer(t *testing.T) {
 	}
 }
 
-// Killing the parent's side (closing stdin) makes a worker exit; Stop reaps it.
-func TestWorkerExitsOnStdinClose(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	p, err := StartProc(ctx, "worker", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = p.in.Close()
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("worker exit: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		p.Kill()
-		t.Fatal("worker still running 5 s after its stdin closed")
-	}
-}
-
 func TestBenchFlagErrorsNameTheFlag(t *testing.T) {
 	f := func(scen string, args []string, want string) {
 		t.Helper()
@@ -262,7 +243,7 @@ func children(pid int) []int {
 func TestSIGINTCleansUp(t *testing.T) {
 	exe, _ := os.Executable()
 	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), RoleEnv+"=bench-main", "STARLING_TEST_ARGS=floor -n 300 -per-worker 150 -publishes 1000000 -timeout 60s")
+	cmd.Env = append(os.Environ(), worker.RoleEnv+"=bench-main", "STARLING_TEST_ARGS=floor -n 300 -per-worker 150 -publishes 1000000 -timeout 60s")
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

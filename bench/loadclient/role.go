@@ -1,8 +1,6 @@
-package bench
+package loadclient
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,50 +9,34 @@ import (
 	"time"
 
 	"github.com/starling-ws/starling/bench/procstat"
+	"github.com/starling-ws/starling/bench/worker"
 	"github.com/starling-ws/starling/poller"
 )
 
-// workerMain is the hidden `starling bench worker` role: it holds client
-// sockets on one epoll engine and obeys the parent's JSON lines.
-func workerMain(in io.Reader, out io.Writer) int {
+// Main is the hidden `starling bench worker` role: it holds client sockets
+// on one epoll engine and obeys the parent's commands (bench/worker) until
+// told to exit or until its stdin closes.
+func Main(in io.Reader, out io.Writer) int {
 	procstat.RaiseNoFile()
 	eng, err := poller.NewEpoll(poller.Config{Loops: 1, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	enc := json.NewEncoder(out)
 	if err != nil {
-		_ = enc.Encode(Event{Ev: "err", Err: fmt.Sprintf("worker: epoll engine: %v", err)})
-		return 1
+		return worker.Fail(out, fmt.Errorf("worker: epoll engine: %w", err))
 	}
 	cl := newClient()
 	if err := eng.Start(cl); err != nil {
-		_ = enc.Encode(Event{Ev: "err", Err: fmt.Sprintf("worker: start engine: %v", err)})
-		return 1
+		return worker.Fail(out, fmt.Errorf("worker: start engine: %w", err))
 	}
+	// On return the deferred Close drops every socket.
 	defer eng.Close()
-	_ = enc.Encode(Event{Ev: "ready"})
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		var c Cmd
-		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
-			_ = enc.Encode(Event{Ev: "err", Err: fmt.Sprintf("worker: bad command: %v", err)})
-			continue
-		}
-		if c.Op == "exit" {
-			_ = enc.Encode(Event{Ev: "ok"})
-			return 0
-		}
-		_ = enc.Encode(cl.do(eng, &c))
-	}
-	// stdin closed: the parent is gone; the deferred Close drops every socket.
-	return 0
+	return worker.Serve(in, out, worker.Event{Ev: "ready"}, func(c *worker.Cmd) worker.Event { return cl.do(eng, c) })
 }
 
-func (cl *client) do(eng *poller.Epoll, c *Cmd) Event {
+func (cl *client) do(eng *poller.Epoll, c *worker.Cmd) worker.Event {
 	switch c.Op {
 	case "stats":
 		st := cl.stats()
 		st.PID = os.Getpid()
-		return Event{Ev: "stats", Stats: st}
+		return worker.Event{Ev: "stats", Stats: st}
 	case "dial":
 		path := c.Path
 		if path == "" {
@@ -63,11 +45,11 @@ func (cl *client) do(eng *poller.Epoll, c *Cmd) Event {
 		cfg := &dialCfg{raw: c.Raw, pub: c.Pub, prefix: c.Prefix, channels: c.Channels, base: c.Base, req: upgradeRequest(c.Addr, path)}
 		cl.cfg.Store(cfg)
 		go cl.dialLoop(eng, c.Addr, laddrs(c), c.N, c.Rate)
-		return Event{Ev: "ok"}
+		return worker.Event{Ev: "ok"}
 	case "pub":
 		cl.pubDone.Store(false)
 		go cl.publish(c)
-		return Event{Ev: "ok"}
+		return worker.Event{Ev: "ok"}
 	case "drop":
 		cl.mu.Lock()
 		k := min(c.N, len(cl.conns))
@@ -80,17 +62,17 @@ func (cl *client) do(eng *poller.Epoll, c *Cmd) Event {
 			v.c.Close()
 		}
 		go cl.dialLoop(eng, c.Addr, laddrs(c), k, c.Rate)
-		return Event{Ev: "ok"}
+		return worker.Event{Ev: "ok"}
 	case "reset":
 		cl.mu.Lock()
-		cl.hist = newHist()
+		cl.hist = worker.NewHist()
 		cl.last = make([]int64, c.Seqs)
 		cl.got = make([]int32, c.Seqs)
 		cl.mu.Unlock()
-		return Event{Ev: "ok"}
+		return worker.Event{Ev: "ok"}
 	case "hist":
 		cl.mu.Lock()
-		ev := Event{Ev: "hist", Hist: cl.hist.Export(), Last: append([]int64(nil), cl.last...), Got: append([]int32(nil), cl.got...)}
+		ev := worker.Event{Ev: "hist", Hist: cl.hist.Export(), Last: append([]int64(nil), cl.last...), Got: append([]int32(nil), cl.got...)}
 		cl.mu.Unlock()
 		return ev
 	case "closeall":
@@ -101,9 +83,9 @@ func (cl *client) do(eng *poller.Epoll, c *Cmd) Event {
 			v.dropped.Store(true)
 			v.c.Close()
 		}
-		return Event{Ev: "ok"}
+		return worker.Event{Ev: "ok"}
 	}
-	return Event{Ev: "err", Err: "worker: unknown op " + strconv.Quote(c.Op)}
+	return worker.Event{Ev: "err", Err: "worker: unknown op " + strconv.Quote(c.Op)}
 }
 
 // dialLoop paces n dials at rate per second (0: as fast as Dial returns).
@@ -124,7 +106,7 @@ func (cl *client) dialLoop(eng *poller.Epoll, addr string, laddrs []string, n in
 
 // publish makes every publisher connection send c.Count messages, paced so
 // the worker as a whole sends c.Rate per second.
-func (cl *client) publish(c *Cmd) {
+func (cl *client) publish(c *worker.Cmd) {
 	defer cl.pubDone.Store(true)
 	cl.mu.Lock()
 	pubs := append([]*cconn(nil), cl.pubs...)
@@ -156,7 +138,7 @@ func (cl *client) publish(c *Cmd) {
 	}
 }
 
-func laddrs(c *Cmd) []string {
+func laddrs(c *worker.Cmd) []string {
 	if len(c.LAddrs) > 0 {
 		return c.LAddrs
 	}

@@ -1,4 +1,4 @@
-package bench
+package worker
 
 import hdr "github.com/HdrHistogram/hdrhistogram-go"
 
@@ -7,6 +7,14 @@ import hdr "github.com/HdrHistogram/hdrhistogram-go"
 // Event in reply; work a command starts (dialling, publishing) goes on in
 // the worker after the reply and is observed with "stats". A worker exits
 // when told to, or when its stdin closes (the parent is gone).
+
+// HistMaxMicros is the largest latency a histogram holds: 2 minutes.
+const HistMaxMicros = 120_000_000
+
+// NewHist is the latency histogram both sides use (microseconds, 1 µs to
+// HistMaxMicros, 3 significant digits), so a worker's snapshot merges into
+// the parent's without loss.
+func NewHist() *hdr.Histogram { return hdr.New(1, HistMaxMicros, 3) }
 
 // Cmd is a parent-to-worker request.
 type Cmd struct {

@@ -1,15 +1,15 @@
-package bench
+package loadclient
 
 import (
 	"bytes"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/gobwas/ws"
 
+	"github.com/starling-ws/starling/bench/worker"
 	"github.com/starling-ws/starling/internal/wsframe"
 	"github.com/starling-ws/starling/poller"
 )
@@ -40,11 +40,6 @@ type cconn struct {
 	buf     []byte // incomplete handshake reply or frame tail
 }
 
-// Latencies are recorded in microseconds, 1 µs to 2 minutes, 3 digits.
-const histMaxMicros = 120_000_000
-
-func newHist() *hdr.Histogram { return hdr.New(1, histMaxMicros, 3) }
-
 type client struct {
 	cfg     atomic.Pointer[dialCfg]
 	nextIdx atomic.Int64
@@ -62,10 +57,10 @@ type client struct {
 	got   []int32 // per publish seq: deliveries
 }
 
-func newClient() *client { return &client{hist: newHist()} }
+func newClient() *client { return &client{hist: worker.NewHist()} }
 
-func (cl *client) stats() *WStats {
-	return &WStats{
+func (cl *client) stats() *worker.WStats {
+	return &worker.WStats{
 		Dialled: cl.dialled.Load(), DialErr: cl.dialErr.Load(), Opened: cl.opened.Load(),
 		Handshakes: cl.handshakes.Load(), Rejected: cl.rejected.Load(), ConnFail: cl.connFail.Load(),
 		Open: cl.open.Load(), Unexpected: cl.unexpected.Load(), Dropped: cl.dropped.Load(),
@@ -229,112 +224,4 @@ func (cl *client) frames(cc *cconn, b []byte) int {
 		used += h.Size + int(h.Len)
 		cl.frame(cc, h.Op, payload)
 	}
-}
-
-func (cl *client) frame(cc *cconn, op ws.OpCode, p []byte) {
-	switch op {
-	case ws.OpPing:
-		cl.pings.Add(1)
-		var tmp [140]byte
-		_ = cc.c.WriteCopy(wsframe.AppendClient(tmp[:0], ws.OpPong, true, p))
-	case ws.OpClose:
-		var tmp [140]byte
-		if len(p) >= 2 {
-			p = p[:2]
-		}
-		cc.c.CloseAfter(wsframe.AppendClient(tmp[:0], ws.OpClose, true, p))
-	case ws.OpText, ws.OpBinary, ws.OpContinuation:
-		cl.message(p)
-	}
-}
-
-var (
-	keyOpMsg = []byte(`"op":"msg"`)
-	keyOpAck = []byte(`"op":"ack"`)
-	keyOpErr = []byte(`"op":"err"`)
-	keyData  = []byte(`"data":`)
-	keyID1   = []byte(`"id":1}`)
-	keyID1c  = []byte(`"id":1,`)
-)
-
-// message classifies a JSON reply or push. A push's data is the string
-// "<seq>:<unix ns sent>:<padding>" written by publish.
-func (cl *client) message(p []byte) {
-	switch {
-	case bytes.Contains(p, keyOpMsg):
-		cl.msgs.Add(1)
-		i := bytes.Index(p, keyData)
-		if i < 0 {
-			return
-		}
-		d := bytes.TrimLeft(p[i+len(keyData):], " ")
-		if len(d) == 0 || d[0] != '"' {
-			return
-		}
-		seq, d, ok1 := leadingInt(d[1:])
-		sent, _, ok2 := leadingInt(d)
-		if !ok1 || !ok2 {
-			return
-		}
-		lat := time.Now().UnixNano() - sent
-		if lat < 0 {
-			lat = 0
-		}
-		us := lat / 1000
-		if us < 1 {
-			us = 1
-		}
-		cl.mu.Lock()
-		_ = cl.hist.RecordValue(min(us, histMaxMicros))
-		if seq >= 0 && seq < int64(len(cl.last)) {
-			cl.got[seq]++
-			if lat > cl.last[seq] {
-				cl.last[seq] = lat
-			}
-		}
-		cl.mu.Unlock()
-	case bytes.Contains(p, keyOpAck):
-		if bytes.Contains(p, keyID1) || bytes.Contains(p, keyID1c) {
-			cl.subacks.Add(1)
-		} else {
-			cl.pubacks.Add(1)
-		}
-	case bytes.Contains(p, keyOpErr):
-		cl.errReplies.Add(1)
-	}
-}
-
-// leadingInt parses digits up to a ':' and returns what follows it.
-func leadingInt(b []byte) (int64, []byte, bool) {
-	var v int64
-	i := 0
-	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-		v = v*10 + int64(b[i]-'0')
-		i++
-	}
-	if i == 0 || i >= len(b) || b[i] != ':' {
-		return 0, b, false
-	}
-	return v, b[i+1:], true
-}
-
-// appendPub builds a masked publish frame whose data string is exactly
-// size bytes (at least the "<seq>:<ns>:" prefix) and carries the send time.
-func appendPub(dst []byte, ch string, seq, id int64, size int, sent int64) []byte {
-	var tmp [64 << 10]byte
-	p := append(tmp[:0], `{"op":"pub","ch":"`...)
-	p = append(p, ch...)
-	p = append(p, `","data":"`...)
-	d0 := len(p)
-	p = strconv.AppendInt(p, seq, 10)
-	p = append(p, ':')
-	p = strconv.AppendInt(p, sent, 10)
-	p = append(p, ':')
-	for len(p)-d0 < size {
-		p = append(p, 'x')
-	}
-	p = append(p, `","id":`...)
-	p = strconv.AppendInt(p, id, 10)
-	p = append(p, '}')
-	return wsframe.AppendClient(dst, ws.OpText, true, p)
 }
