@@ -1,13 +1,14 @@
 package metrics
 
 import (
-	"bytes"
+	"errors"
 	"fmt"
 	"os"
-	"strconv"
+
+	"github.com/prometheus/procfs"
 )
 
-// memory turns kernel figures into the two memory gauges (README "Memory"):
+// memory turns kernel figures into the two memory gauges (docs/operations.md, "Memory"):
 //
 //   - starling_memory_per_connection_bytes = (RSS now - RSS baseline) /
 //     connections registered now, where RSS is /proc/self/statm's resident
@@ -22,30 +23,32 @@ import (
 //     whole network namespace (not only this process's sockets), the figure
 //     net.ipv4.tcp_mem limits.
 type memory struct {
+	fs       procfs.FS // /proc, parsed by prometheus/procfs
+	fsErr    error     // why /proc could not be opened; every read returns it
 	page     int64
 	baseline int64 // RSS bytes at start; 0 if /proc could not be read
 }
 
 func (m *memory) init() {
 	m.page = int64(os.Getpagesize())
+	m.fs, m.fsErr = procfs.NewDefaultFS()
 	m.baseline, _ = m.rss()
 }
 
-// rss is the resident set size from /proc/self/statm (second field, pages).
+// rss is the resident set size from /proc/self/statm.
 func (m *memory) rss() (int64, error) {
-	b, err := os.ReadFile("/proc/self/statm")
+	if m.fsErr != nil {
+		return 0, m.fsErr
+	}
+	p, err := m.fs.Self()
 	if err != nil {
 		return 0, err
 	}
-	f := bytes.Fields(b)
-	if len(f) < 2 {
-		return 0, fmt.Errorf("statm: %d fields", len(f))
-	}
-	pages, err := strconv.ParseInt(string(f[1]), 10, 64)
+	st, err := p.Statm()
 	if err != nil {
 		return 0, fmt.Errorf("statm: %w", err)
 	}
-	return pages * m.page, nil
+	return int64(st.Resident) * m.page, nil
 }
 
 // perConn is the growth since the baseline shared over conns.
@@ -60,32 +63,24 @@ func (m *memory) perConn(conns int64) (float64, error) {
 	return float64(max(r-m.baseline, 0)) / float64(conns), nil
 }
 
-// kernelTCP reads the namespace's TCP socket memory from /proc/net/sockstat.
+// kernelTCP reads the namespace's TCP socket memory: "mem N" (pages) on the
+// "TCP:" line of /proc/net/sockstat.
 func (m *memory) kernelTCP() (int64, error) {
-	b, err := os.ReadFile("/proc/net/sockstat")
-	if err != nil {
-		return 0, err
+	if m.fsErr != nil {
+		return 0, m.fsErr
 	}
-	return parseSockstatTCPMem(b, m.page)
-}
-
-// parseSockstatTCPMem finds "mem N" on the "TCP:" line (N in pages).
-func parseSockstatTCPMem(b []byte, page int64) (int64, error) {
-	for line := range bytes.Lines(b) {
-		f := bytes.Fields(line)
-		if len(f) == 0 || string(f[0]) != "TCP:" {
+	ss, err := m.fs.NetSockstat()
+	if err != nil {
+		return 0, fmt.Errorf("sockstat TCP mem: %w", err)
+	}
+	for _, p := range ss.Protocols {
+		if p.Protocol != "TCP" {
 			continue
 		}
-		for i := 1; i+1 < len(f); i += 2 {
-			if string(f[i]) == "mem" {
-				n, err := strconv.ParseInt(string(f[i+1]), 10, 64)
-				if err != nil {
-					return 0, fmt.Errorf("sockstat TCP mem: %w", err)
-				}
-				return n * page, nil
-			}
+		if p.Mem == nil {
+			return 0, errors.New("sockstat: no mem on the TCP line")
 		}
-		return 0, fmt.Errorf("sockstat: no mem on the TCP line")
+		return int64(*p.Mem) * m.page, nil
 	}
-	return 0, fmt.Errorf("sockstat: no TCP line")
+	return 0, errors.New("sockstat: no TCP line")
 }

@@ -1,14 +1,32 @@
 package metrics
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/procfs"
 )
 
+// kernelTCP reads sockstat through procfs; each case is a /proc of its own
+// holding only net/sockstat.
 func TestParseSockstatTCPMem(t *testing.T) {
 	f := func(in string, want int64, wantErr string) {
 		t.Helper()
-		got, err := parseSockstatTCPMem([]byte(in), 4096)
+		root := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(root, "net"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, "net", "sockstat"), []byte(in), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fs, err := procfs.NewFS(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := memory{fs: fs, page: 4096}
+		got, err := m.kernelTCP()
 		switch {
 		case wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)):
 			t.Fatalf("%q: err %v, want %q", in, err, wantErr)
