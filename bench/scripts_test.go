@@ -95,9 +95,41 @@ func TestSysctlUsageErrors(t *testing.T) {
 			t.Fatalf("%v: err %v, out %q; want exit 2 naming %q", args, err, out, want)
 		}
 	}
-	f("--conns", "check")
+	f("--conns", "apply") // apply changes the host: it has no default count
 	f("--conns", "check", "--conns", "-5")
 	f("--conn-bytes", "check", "--conns", "10", "--conn-bytes", "x")
 	f("frobnicate", "frobnicate")
 	f("--nope", "check", "--conns", "10", "--nope")
+}
+
+// check with no --conns checks for the -max-conns default, 150000: the same
+// report as asking for it, and a note on stderr that says so.
+func TestSysctlCheckDefaultsToMaxConns(t *testing.T) {
+	run := func(args ...string) (string, string, int) {
+		t.Helper()
+		cmd := exec.Command("bash", append([]string{"../scripts/sysctl.sh", "check"}, args...)...)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatal(err)
+		}
+		return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
+	}
+	def, note, code := run()
+	if code == 2 || !strings.Contains(note, "150000") || !strings.Contains(note, "-max-conns") {
+		t.Fatalf("check without --conns: exit %d, stderr %q", code, note)
+	}
+	want, _, wantCode := run("--conns", "150000")
+	if def != want || code != wantCode {
+		t.Fatalf("check without --conns (exit %d):\n%s\nwith --conns 150000 (exit %d):\n%s", code, def, wantCode, want)
+	}
+	if !strings.Contains(def, "required=>= 215536") { // fs.file-max: N + 65536
+		t.Fatalf("report is not for 150000 connections:\n%s", def)
+	}
+	status, result, _ := runCheck(t)
+	if len(status) != len(sysctlKeys)+1 || !strings.HasPrefix(result, "result: ") { // + the shell's nofile line
+		t.Fatalf("%d lines, %q", len(status), result)
+	}
 }

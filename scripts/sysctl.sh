@@ -2,11 +2,13 @@
 # sysctl.sh - check or apply the Linux settings a Starling node needs for a
 # target number of concurrent WebSocket connections.
 #
-#   scripts/sysctl.sh check --conns 150000            # report, exit 1 if something blocks
+#   scripts/sysctl.sh check [--conns 150000]          # report, exit 1 if something blocks
 #   scripts/sysctl.sh apply --conns 150000 [--persist] # raise what is too low (root)
 #
 # Options:
-#   --conns N        target concurrent connections (required, > 0)
+#   --conns N        target concurrent connections (> 0); check defaults to
+#                    150000, the `starling serve -max-conns` default; apply
+#                    requires it (it changes the host)
 #   --conn-bytes B   memory per connection in bytes (kernel + user space);
 #                    default: total_bytes_per_conn from bench/profile.json
 #                    (written by `starling bench idle -profile`), else 16384
@@ -23,7 +25,7 @@
 # apply only ever raises values; it never lowers one that is already larger.
 set -u
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0" >&2; exit 2; }
 die() { echo "sysctl.sh: $*" >&2; exit 2; }
 
 mode="${1:-}"
@@ -45,6 +47,13 @@ while [[ $# -gt 0 ]]; do
 	esac
 done
 isnum() { [[ "$1" =~ ^[0-9]+$ ]]; }
+# Keep in step with server.Defaults().MaxConns, the -max-conns default
+# (cmd/starling's TestSysctlDefaultIsMaxConns checks).
+default_conns=150000
+if [[ -z "$conns" && "$mode" == check ]]; then
+	conns=$default_conns
+	echo "sysctl.sh: no --conns: checking for $conns, the starling serve -max-conns default" >&2
+fi
 isnum "$conns" && ((conns > 0)) || die "--conns must be a positive integer, got \"$conns\""
 isnum "$sources" || die "--sources must be a non-negative integer, got \"$sources\""
 if [[ -z "$conn_bytes" ]]; then
