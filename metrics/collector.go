@@ -67,7 +67,7 @@ var (
 	dDeadlines      = desc("starling_deadline_closes_total", "Connections closed for a missed handshake or fragment deadline.")
 	dChannels       = desc("starling_channels", "Channels with at least one subscriber.")
 	dSubs           = desc("starling_subscriptions", "Subscriptions (connection, channel pairs).")
-	dMemPerConn     = desc("starling_memory_per_connection_bytes", "Process RSS growth since start divided by registered connections (0 with none); see README.")
+	dMemPerConn     = desc("starling_memory_per_connection_bytes", "Process RSS growth since start divided by registered connections (0 with none); see docs/operations.md.")
 	dKernelTCP      = desc("starling_kernel_tcp_memory_bytes", "Kernel TCP socket buffer memory in this network namespace (/proc/net/sockstat TCP mem * page size).")
 	dRSSBaseline    = desc("starling_memory_baseline_bytes", "Process RSS when the server started, before any connection.")
 	dReady          = desc("starling_ready", "1 when /readyz answers 200, else 0.")

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Readiness rule (README "Readiness"): /readyz answers 200 only when all of
+// Readiness rule (docs/operations.md, "Readiness"): /readyz answers 200 only when all of
 //
 //  1. a server is attached (Start has returned) and shutdown has not begun
 //     (BeginShutdown, called first thing on SIGTERM) and the server is not

@@ -57,7 +57,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	return c
 }
 
-// defaultEngine is chosen by the bench (README: "Engines side by side").
+// defaultEngine is chosen by the bench (docs/design.md, "Default engine: epoll").
 const defaultEngine = "epoll"
 
 func (c *serveConfig) validate() error {
