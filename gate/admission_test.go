@@ -1,0 +1,160 @@
+package gate
+
+import (
+	"fmt"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestPerIP(t *testing.T) {
+	p, err := NewPerIP(2, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := addr("127.0.0.2")
+	s1, ok1 := p.Acquire(a)
+	s2, ok2 := p.Acquire(addr("::ffff:127.0.0.2")) // the same address, mapped
+	_, ok3 := p.Acquire(a)
+	if !ok1 || !ok2 || ok3 || s1 != s2 {
+		t.Fatalf("cap 2: %v %v %v, shared handle %v", ok1, ok2, ok3, s1 == s2)
+	}
+	if _, ok := p.Acquire(addr("127.0.0.3")); !ok {
+		t.Fatal("another address is unaffected")
+	}
+	p.Release(s1)
+	if s, ok := p.Acquire(a); !ok || s != s2 {
+		t.Fatal("a released slot is reusable")
+	}
+	// IPv6 counts per /64.
+	_, ok1 = p.Acquire(addr("2001:db8:0:1::1"))
+	_, ok2 = p.Acquire(addr("2001:db8:0:1::2"))
+	_, ok3 = p.Acquire(addr("2001:db8:0:1:ffff::3"))
+	_, ok4 := p.Acquire(addr("2001:db8:0:2::1"))
+	if !ok1 || !ok2 || ok3 || !ok4 {
+		t.Fatalf("/64 grouping: %v %v %v %v", ok1, ok2, ok3, ok4)
+	}
+	if p.Count(addr("2001:db8:0:1::99")) != 2 {
+		t.Fatal("Count by prefix")
+	}
+	off, _ := NewPerIP(0, 64)
+	if s, ok := off.Acquire(a); s != nil || !ok {
+		t.Fatal("cap 0 is off")
+	}
+	off.Release(nil)
+	if _, err := NewPerIP(-1, 64); err == nil {
+		t.Fatal("negative cap accepted")
+	}
+}
+
+// TestPerIPBounded: the table holds only addresses with open connections,
+// under concurrent churn from many addresses (run with -race).
+func TestPerIPBounded(t *testing.T) {
+	p, _ := NewPerIP(3, 64)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 5000 {
+				a := netip.AddrFrom4([4]byte{10, byte(g), byte(i >> 8), byte(i)})
+				s, ok := p.Acquire(a)
+				if !ok {
+					panic(fmt.Sprintf("%v refused at first acquire", a))
+				}
+				if i%2 == 0 {
+					p.Release(s)
+				} else {
+					defer p.Release(s)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := p.Len(); n != 0 {
+		t.Fatalf("%d entries left after every release", n)
+	}
+}
+
+func TestPerIPZeroAllocHeld(t *testing.T) {
+	p, _ := NewPerIP(1<<20, 64)
+	a := addr("192.0.2.1")
+	keep, _ := p.Acquire(a) // the entry exists: further connections cost nothing
+	if n := testing.AllocsPerRun(1000, func() {
+		s, _ := p.Acquire(a)
+		p.Release(s)
+	}); n != 0 {
+		t.Errorf("%v allocs per Acquire+Release on an existing entry", n)
+	}
+	p.Release(keep)
+}
+
+func TestAcceptRate(t *testing.T) {
+	a, err := NewAcceptRate(100, 10, DefaultMaxRetryAfter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := t0
+	for i := range 10 {
+		if ra := a.Admit(now); ra != 0 {
+			t.Fatalf("burst %d refused", i)
+		}
+	}
+	seen := map[int]int{}
+	const refusals = 2000
+	for range refusals {
+		ra := a.Admit(now)
+		if ra < 1 || ra > 20 { // 2000 refusals at 100/s: W reaches 20
+			t.Fatalf("Retry-After %d outside [1, 20]", ra)
+		}
+		seen[ra]++
+	}
+	if len(seen) < 15 {
+		t.Fatalf("only %d distinct Retry-After values over %d refusals: %v", len(seen), refusals, seen)
+	}
+	// Early refusals of a second get short waits: the window grows with k.
+	b, _ := NewAcceptRate(100, 1, DefaultMaxRetryAfter)
+	b.Admit(now)
+	for range 100 {
+		if ra := b.Admit(now); ra > 2 {
+			t.Fatalf("first 100 refusals at 100/s: Retry-After %d > 2", ra)
+		}
+	}
+	// Tokens refill with time; the refusal window restarts each second.
+	now = now.Add(50 * time.Millisecond)
+	if ra := b.Admit(now); ra != 0 {
+		t.Fatalf("after refill: %d", ra)
+	}
+	now = now.Add(time.Second)
+	b.Admit(now)
+	if ra := b.Admit(now); ra > 2 {
+		t.Fatalf("new second: %d", ra)
+	}
+	var off *AcceptRate
+	if off.Admit(now) != 0 {
+		t.Fatal("nil AcceptRate admits")
+	}
+	for _, bad := range [][3]float64{{0, 1, 60}, {1, 0, 60}, {1, 1, 1}} {
+		if _, err := NewAcceptRate(bad[0], int(bad[1]), int(bad[2])); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+	tiny, _ := NewAcceptRate(1e-9, 1, 60)
+	tiny.Admit(now)
+	if ra := tiny.Admit(now); ra < 1 || ra > 60 {
+		t.Fatalf("tiny rate: %d", ra)
+	}
+}
+
+func BenchmarkPerIPAcquireRelease(b *testing.B) {
+	p, _ := NewPerIP(1<<20, 64)
+	a := netip.MustParseAddr("192.0.2.1")
+	keep, _ := p.Acquire(a) // an address with a connection open: the common case
+	defer p.Release(keep)
+	b.ReportAllocs()
+	for b.Loop() {
+		s, _ := p.Acquire(a)
+		p.Release(s)
+	}
+}
