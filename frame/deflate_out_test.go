@@ -27,7 +27,9 @@ func inflateWith(t testing.TB, newReader func(io.Reader) io.ReadCloser, payload 
 	return out
 }
 
-func inflateStd(t testing.TB, payload []byte) []byte { return inflateWith(t, stdflate.NewReader, payload) }
+func inflateStd(t testing.TB, payload []byte) []byte {
+	return inflateWith(t, stdflate.NewReader, payload)
+}
 
 // buildDeflated runs both phases and returns the frame, or nil if the part
 // was not kept.
