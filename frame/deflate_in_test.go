@@ -3,9 +3,11 @@ package frame
 import (
 	"bytes"
 	stdflate "compress/flate"
+	"io"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 )
@@ -184,4 +186,47 @@ func BenchmarkAppendInflate(b *testing.B) {
 			}
 		})
 	}
+}
+
+// FuzzAppendInflate compares AppendInflate with compress/flate reading the
+// same payload plus the RFC 7692 tail, up to the same bound. Where
+// compress/flate succeeds within the bound, the output must be identical;
+// where it fails, AppendInflate must fail too (1009 if its inflater
+// produced more than max bytes before it saw the fault, else 1007).
+func FuzzAppendInflate(f *testing.F) {
+	for _, s := range []string{"f2 48 cd c9 c9 07 00", "00 05 00 fa ff 48 65 6c 6c 6f 00", "f3 48 cd c9 c9 07 00 00", "f2 48 05 00 00 00 ff ff ca c9 c9 07 00", "06 00", "00"} {
+		f.Add(hexBytes(s), uint16(100), true)
+	}
+	f.Add(deflateStd(f, benchPayload("chat", 2<<10, JSON)), uint16(3000), true)
+	f.Add(deflateStd(f, make([]byte, 40000)), uint16(30000), false)
+	// Found by the fuzzer: klauspost emits 8 bytes before its error,
+	// compress/flate fails first; with max 6 AppendInflate says 1009.
+	f.Add([]byte("$\n %70"), uint16(5), true)
+	f.Fuzz(func(t *testing.T, p []byte, maxSel uint16, text bool) {
+		max := int(maxSel) + 1
+		got, fail := AppendInflate([]byte("x"), p, text, max)
+		if string(got[:1]) != "x" || (fail != nil && len(got) != 1) {
+			t.Fatalf("dst prefix not kept or partial output returned: %q", got)
+		}
+		r := stdflate.NewReader(io.MultiReader(bytes.NewReader(p), strings.NewReader(inflateTail)))
+		want, err := io.ReadAll(io.LimitReader(r, int64(max)+1))
+		switch {
+		case len(want) > max:
+			if fail == nil || fail.Code != ws.StatusMessageTooBig {
+				t.Fatalf("compress/flate passed the bound, AppendInflate: %v", fail)
+			}
+		case err != nil:
+			if fail == nil {
+				t.Fatalf("compress/flate: %v; AppendInflate accepted %d bytes", err, len(got)-1)
+			}
+		case text && !utf8.Valid(want):
+			if fail == nil || fail.Code != ws.StatusInvalidFramePayloadData {
+				t.Fatalf("invalid utf-8 inflated; AppendInflate: %v", fail)
+			}
+		default:
+			if fail != nil || string(got[1:]) != string(want) {
+				t.Fatalf("AppendInflate: %v, %d bytes; compress/flate: %d bytes", fail, len(got)-1, len(want))
+			}
+		}
+	})
 }
