@@ -111,7 +111,7 @@ func (d *Decoder) Feed(b []byte, maxMessage int, h Handler) (f *Fail) {
 			}
 			hb = d.buf[d.mlen:]
 		}
-		hd, f := parseHeader(hb, d.flags&flagFrag != 0)
+		hd, f := parseHeader(hb, d.flags&flagFrag != 0, d.flags&flagDeflate != 0)
 		if f != nil {
 			return d.fail(f)
 		}
@@ -126,9 +126,12 @@ func (d *Decoder) Feed(b []byte, maxMessage int, h Handler) (f *Fail) {
 			}
 			if hd.OpCode != ws.OpContinuation {
 				d.utf8 = utf8Accept
-				d.flags &^= flagText
+				d.flags &^= flagText | flagCompressed
 				if hd.OpCode == ws.OpText {
 					d.flags |= flagText
+				}
+				if hd.Rsv != 0 { // RSV1, checked by parseHeader
+					d.flags |= flagCompressed
 				}
 			}
 		}
@@ -146,10 +149,12 @@ func (d *Decoder) Feed(b []byte, maxMessage int, h Handler) (f *Fail) {
 				continue
 			}
 			text := hd.OpCode == ws.OpText
-			if text && !validUTF8(p) {
+			if text && d.flags&flagCompressed == 0 && !validUTF8(p) {
 				return d.fail(&Fail{ws.StatusInvalidFramePayloadData, "invalid utf-8 in text message"})
 			}
-			h.Message(text, p)
+			if f := d.message(h, text, p); f != nil {
+				return d.fail(f)
+			}
 			continue
 		}
 
@@ -172,7 +177,7 @@ func (d *Decoder) payload(b []byte, h Handler) (rest []byte, stop bool, f *Fail)
 	ws.Cipher(chunk, d.mask, int(d.moff))
 	d.moff = uint8((int(d.moff) + k) & 3)
 	d.remain -= int64(k)
-	if d.op.IsData() && d.flags&flagText != 0 {
+	if d.op.IsData() && d.flags&(flagText|flagCompressed) == flagText {
 		// Fail fast: a bad byte is reported when it arrives, not at FIN.
 		if d.utf8 = utf8Step(d.utf8, chunk); d.utf8 == utf8Reject {
 			return nil, false, &Fail{ws.StatusInvalidFramePayloadData, "invalid utf-8 in text message"}
@@ -204,11 +209,11 @@ func (d *Decoder) payload(b []byte, h Handler) (rest []byte, stop bool, f *Fail)
 		return nil, false, &Fail{ws.StatusInvalidFramePayloadData, "invalid utf-8 in text message"}
 	}
 	d.flags &^= flagFrag
-	h.Message(text, d.buf[:d.mlen])
+	f = d.message(h, text, d.buf[:d.mlen])
 	d.mlen = 0
 	d.buf = d.buf[:0]
 	d.maybeRelease()
-	return rest, false, nil
+	return rest, false, f
 }
 
 // control delivers a complete control frame. stop reports a close.
@@ -268,7 +273,9 @@ func headerLen(b []byte) int {
 
 // parseHeader decodes a complete header and checks it with gobwas/ws for
 // a server (masked frames, no extensions) in the given fragmentation state.
-func parseHeader(b []byte, fragmented bool) (h ws.Header, f *Fail) {
+// With deflate, RSV1 is allowed on the first frame of a data message
+// (RFC 7692 6.1) and left in h.Rsv.
+func parseHeader(b []byte, fragmented, deflate bool) (h ws.Header, f *Fail) {
 	h.Fin = b[0]&0x80 != 0
 	h.Rsv = (b[0] >> 4) & 7
 	h.OpCode = ws.OpCode(b[0] & 0x0f)
@@ -294,7 +301,14 @@ func parseHeader(b []byte, fragmented bool) (h ws.Header, f *Fail) {
 	if fragmented {
 		s |= ws.StateFragmented
 	}
-	if err := ws.CheckHeader(h, s); err != nil {
+	check := h
+	if deflate && h.Rsv == 4 {
+		if h.OpCode.IsControl() || h.OpCode == ws.OpContinuation {
+			return h, &Fail{ws.StatusProtocolError, "rsv1 on a control or continuation frame"}
+		}
+		check.Rsv = 0
+	}
+	if err := ws.CheckHeader(check, s); err != nil {
 		return h, &Fail{ws.StatusProtocolError, err.Error()}
 	}
 	return h, nil

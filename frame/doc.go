@@ -1,6 +1,12 @@
-// Package frame owns the WebSocket protocol (RFC 6455, on github.com/gobwas/ws)
-// and Starling's application messages (MessagePack on binary frames, JSON on
+// Package frame owns the WebSocket protocol (RFC 6455, on github.com/gobwas/ws),
+// permessage-deflate (RFC 7692, on github.com/klauspost/compress/flate) and
+// Starling's application messages (MessagePack on binary frames, JSON on
 // text frames). It turns bytes into events and values into bytes.
+//
+// Compression keeps no state with a connection: negotiation always asks
+// for no context takeover both ways, a publish is compressed once for all
+// its subscribers, and compressors and inflaters are borrowed from pools
+// for one call.
 //
 // It must never touch a socket, a lock shared with other packages, or a
 // clock: callers hand it bytes and buffers (AppendX(dst, ...) style) and it

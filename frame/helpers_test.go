@@ -45,11 +45,15 @@ func (o outcome) equal(p outcome) bool {
 	return fmt.Sprint(o.ev) == fmt.Sprint(p.ev) && o.code == p.code && o.reason == p.reason
 }
 
-// feedCuts feeds a copy of in to a fresh decoder in pieces ending at the
-// given cut offsets (sorted, within in), stopping at the first failure.
-func feedCuts(in []byte, maxMessage int, cuts []int) outcome {
+// feedCuts feeds a copy of in to a fresh decoder (after setup) in pieces
+// ending at the given cut offsets (sorted, within in), stopping at the
+// first failure.
+func feedCuts(in []byte, maxMessage int, cuts []int, setup ...func(*Decoder)) outcome {
 	b := bytes.Clone(in)
 	var d Decoder
+	for _, f := range setup {
+		f(&d)
+	}
 	var r recorder
 	var o outcome
 	prev := 0

@@ -16,11 +16,15 @@ import (
 
 // echoConn is a minimal server over this package: handshake, decode,
 // answer ops. It is the data path in miniature, over a real socket.
+// With deflate negotiated it inflates compressed messages and compresses
+// msgs (never replies), as loopback_deflate_test.go describes.
 type echoConn struct {
-	t   *testing.T
-	c   net.Conn
-	out []byte
-	bye bool
+	t       *testing.T
+	c       net.Conn
+	out     []byte
+	bye     bool
+	deflate bool
+	plain   []byte // inflated message (reused)
 }
 
 func (e *echoConn) Message(text bool, p []byte) {
@@ -36,6 +40,9 @@ func (e *echoConn) Message(text bool, p []byte) {
 	e.out = AppendAck(e.out, enc, op.ID)
 	if op.Kind == OpPub {
 		// Send the publish back in JSON whatever it came in.
+		if e.deflate && e.appendDeflatedMsg(op.Ch, 7, op.Data, enc) {
+			return
+		}
 		var err error
 		if e.out, err = AppendMsg(e.out, JSON, op.Ch, 7, op.Data, enc); err != nil {
 			e.out = AppendErr(e.out, enc, op.ID, 400, err.Error())
@@ -49,7 +56,7 @@ func (e *echoConn) Close(code ws.StatusCode, _ []byte) {
 	e.bye = true
 }
 
-func serveOne(t *testing.T, c net.Conn) {
+func serveOne(t *testing.T, c net.Conn, deflate bool) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	buf := make([]byte, 0, MaxRequest)
@@ -67,13 +74,20 @@ func serveOne(t *testing.T, c net.Conn) {
 			return
 		}
 		if hn > 0 {
-			c.Write(AppendAccept(nil, key))
+			resp := AppendAccept(nil, key)
+			if deflate {
+				resp, deflate = acceptDeflate(resp, buf[:hn])
+			}
+			c.Write(resp)
 			rest = buf[hn:]
 			break
 		}
 	}
-	e := &echoConn{t: t, c: c}
+	e := &echoConn{t: t, c: c, deflate: deflate}
 	var d Decoder
+	if deflate {
+		d.EnableDeflate()
+	}
 	defer d.Release()
 	for {
 		if f := d.Feed(rest, 1<<20, e); f != nil {
@@ -97,7 +111,11 @@ func serveOne(t *testing.T, c net.Conn) {
 	}
 }
 
-func listen(t *testing.T) string {
+func listen(t *testing.T) string { return listenWith(t, false) }
+
+// listenWith serves connections with serveOne; deflate: negotiate
+// permessage-deflate when offered.
+func listenWith(t *testing.T, deflate bool) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +127,7 @@ func listen(t *testing.T) string {
 			if err != nil {
 				return
 			}
-			go serveOne(t, c)
+			go serveOne(t, c, deflate)
 		}
 	}()
 	return ln.Addr().String()
@@ -127,14 +145,7 @@ func TestLoopbackGorilla(t *testing.T) {
 	}
 	defer c.Close()
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	read := func(wantType int) string {
-		t.Helper()
-		mt, p, err := c.ReadMessage()
-		if err != nil || mt != wantType {
-			t.Fatalf("read: type %d err %v", mt, err)
-		}
-		return string(p)
-	}
+	read := gorillaReader(t, c)
 
 	c.WriteMessage(websocket.TextMessage, []byte(`{"op":"sub","ch":"news","id":1}`))
 	if got := read(websocket.TextMessage); got != `{"op":"ack","id":1}` {
