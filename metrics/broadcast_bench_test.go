@@ -17,9 +17,15 @@ import (
 // Sink keeps benchmark results alive.
 var Sink uint64
 
-type staticBuilder struct{ f shard.Frames }
+// staticPayload hands out one prebuilt frame (a broadcast of one payload).
+type staticPayload struct{ f []byte }
 
-func (b *staticBuilder) Build(uint64, [2]bool) shard.Frames { return b.f }
+func (p *staticPayload) Frame(shard.Class, string, uint64) []byte { return p.f }
+func (p *staticPayload) Size() int                                { return len(p.f) }
+
+type noAck struct{}
+
+func (noAck) BuildAck(shard.Position, bool, bool) []byte { return nil }
 
 // BenchmarkBroadcast is the broadcast path (Publish -> every shard writes
 // one prebuilt frame to each subscriber) with the metrics hooks off (nil
@@ -57,15 +63,18 @@ func benchBroadcast(b *testing.B, n int, on bool) {
 	}
 	defer null.Close()
 	ch := []byte("broadcast")
-	for range n {
+	links := make([]shard.Link, n)
+	for i := range n {
 		fd, err := syscall.Dup(int(null.Fd()))
 		if err != nil {
 			b.Fatalf("dup: %v", err)
 		}
 		defer syscall.Close(fd)
-		h.Subscribe(h.Add(poller.NewTestConn(fd, 0), 0), ch, 0)
+		h.Add(&links[i], poller.NewTestConn(fd, 0), 0)
+		links[i].Reserve(1)
+		h.Subscribe(&links[i], ch, 0, nil, noAck{})
 	}
-	bld := &staticBuilder{f: shard.Frames{make([]byte, size)}}
+	bld := &staticPayload{f: make([]byte, size)}
 	h.Publish(ch, bld) // warm the shards' scratch slices
 	h.Flush()
 	b.ReportAllocs()
@@ -73,8 +82,8 @@ func benchBroadcast(b *testing.B, n int, on bool) {
 	b.ResetTimer()
 	start := time.Now()
 	for range b.N {
-		_, r := h.Publish(ch, bld)
-		Sink += uint64(r)
+		off, _ := h.Publish(ch, bld)
+		Sink += off
 		h.Flush()
 	}
 	b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(b.N)/float64(n), "ns/recipient")

@@ -138,9 +138,12 @@ func TestScrapeFollowsScenario(t *testing.T) {
 
 		cl[3].C.Close()
 
-		wstest.WaitFor(t, "three closes counted", func() bool {
+		// A close is counted as the engine reports it; the shard forgets the
+		// connection's subscriptions when its worker serves the removal.
+		wstest.WaitFor(t, "three closes counted and their subscriptions gone", func() bool {
 			f = scrape(t, m)
-			return f.value("starling_connections") == 1 && f.sum("starling_closes_total") == 3
+			return f.value("starling_connections") == 1 && f.sum("starling_closes_total") == 3 &&
+				f.value("starling_subscriptions") == 0
 		})
 		want("starling_closes_total", 1, "code", "1000", "initiator", "client")
 		want("starling_closes_total", 1, "code", "1002", "initiator", "server")

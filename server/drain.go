@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/starling-ws/starling/frame"
-	"github.com/starling-ws/starling/poller"
 )
 
 // Drain stops accepting, then sends 1001 (going away) to every connection,
@@ -19,8 +18,13 @@ func (s *Server) Drain(ctx context.Context) error {
 	if err := s.eng.StopAccepting(); err != nil {
 		s.log.Warn("drain: stop accepting", "err", err)
 	}
-	var conns []*poller.Conn
-	s.hub.Each(func(c *poller.Conn) { conns = append(conns, c) })
+	// Every publish acknowledged before now is written to its subscribers
+	// before any of them gets its 1001 (issue 14): wait for the shards to
+	// pass a barrier queued behind those publishes, within the deadline.
+	if err := s.hub.FlushContext(ctx); err != nil {
+		s.log.Warn("drain: fan-out queues not flushed before the deadline", "err", err)
+	}
+	conns := s.hub.Conns()
 	s.log.Info("draining", "connections", len(conns))
 
 	window := time.Duration(0)

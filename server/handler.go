@@ -14,7 +14,7 @@ func (s *Server) OnOpen(c *poller.Conn) {
 	ss.lastSeen.Store(now)
 	c.Ctx = ss
 	s.handshaking.Add(1)
-	ss.refv.Store(uint64(s.hub.Add(c, now+s.tHandshake)))
+	s.hub.Add(&ss.link, c, now+s.tHandshake)
 }
 
 // OnData runs a connection's bytes through the handshake or the frame
@@ -79,16 +79,16 @@ func (s *Server) fail(ss *session, code uint16, reason string) {
 func (s *Server) armGrace(ss *session) {
 	at := s.now() + s.tGrace
 	ss.closeAt.Store(at)
-	s.hub.Arm(ss.ref(), at)
+	s.hub.Arm(&ss.link, at)
 }
 
 // arm schedules an open session's entry. If a close began meanwhile on
 // another goroutine, its grace deadline must win over this one.
 func (s *Server) arm(ss *session, due uint32) {
-	s.hub.Arm(ss.ref(), due)
+	s.hub.Arm(&ss.link, due)
 	if ss.phase() == stClosing {
 		if at := ss.closeAt.Load(); at != 0 {
-			s.hub.Arm(ss.ref(), at)
+			s.hub.Arm(&ss.link, at)
 		}
 	}
 }
@@ -127,7 +127,7 @@ func (s *Server) OnClose(c *poller.Conn, err error) {
 		s.handshaking.Add(-1)
 		code = 0 // never upgraded: not a WebSocket close
 	}
-	s.hub.Remove(ss.ref())
+	s.hub.Remove(&ss.link)
 	// c.Ctx stays set: a shard worker or Drain may still be reading it from
 	// a snapshot taken before Remove, and finds the session closing.
 	ss.dec.Release()

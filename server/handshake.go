@@ -69,6 +69,11 @@ func (s *Server) handshake(ss *session, b []byte) (rest []byte, ok bool) {
 		// the engine's bytes, whole, never the capped copy.
 		rest = b[n-prev:]
 	}
+	// key aliases req, which may be the pooled buffer given back below:
+	// copy it first (another loop takes the buffer the moment it is back;
+	// issue 14, a wrong Sec-WebSocket-Accept under concurrency).
+	var keyBuf [32]byte
+	key = append(keyBuf[:0], key...)
 	if ss.hs != nil {
 		putHS(ss.hs)
 		ss.hs = nil
@@ -84,6 +89,12 @@ func (s *Server) handshake(ss *session, b []byte) (rest []byte, ok bool) {
 		s.reject(ss, rej, nil)
 		return nil, false
 	}
+	// The first ping is due at a uniformly random point of the first
+	// interval, so a burst of connections does not ping in step forever.
+	// Set before the CAS below, which publishes it to the shard worker: a
+	// handshake-deadline entry firing once the session is open reads it.
+	now := s.now()
+	ss.nextPing = now + 1 + s.jitter()
 	// Open the session before the 101 leaves, so that whatever the client
 	// does once it reads the 101 finds an open session, never a handshake
 	// deadline firing late.
@@ -93,11 +104,7 @@ func (s *Server) handshake(ss *session, b []byte) (rest []byte, ok bool) {
 	s.handshaking.Add(-1)
 	s.open.Add(1)
 	s.st.accepted.add(ss.pc.Fd(), 1)
-	// The first ping is due at a uniformly random point of the first
-	// interval, so a burst of connections does not ping in step forever.
-	now := s.now()
-	ss.nextPing = now + 1 + s.jitter()
-	s.hub.Arm(ss.ref(), ss.nextPing)
+	s.hub.Arm(&ss.link, ss.nextPing)
 	// 101 from a stack buffer: WriteCopy copies only if the fresh socket
 	// would block, which it practically never does.
 	var buf [256]byte

@@ -4,6 +4,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/starling-ws/starling/frame"
+	"github.com/starling-ws/starling/shard"
 )
 
 // The session is the decoder's frame.Handler: events arrive from Feed on
@@ -17,7 +18,8 @@ const replyMax = 256
 // Message handles one application message.
 func (ss *session) Message(text bool, p []byte) {
 	s := ss.srv
-	s.st.msgsIn.add(ss.pc.Fd(), 1)
+	fd := ss.pc.Fd()
+	s.st.msgsIn.add(fd, 1)
 	enc := frame.MsgPack
 	if text {
 		enc = frame.JSON
@@ -29,27 +31,83 @@ func (ss *session) Message(text bool, p []byte) {
 	}
 	switch op.Kind {
 	case frame.OpSub:
-		if int(ss.nsubs) >= s.cfg.MaxSubscriptions {
+		if !ss.link.Reserve(s.cfg.MaxSubscriptions) {
 			ss.replyErr(enc, op.ID, frame.CodeTooMany, "subscription limit reached (-max-subscriptions)")
 			return
 		}
-		if s.hub.Subscribe(ss.ref(), op.Ch, uint8(enc)) {
-			ss.nsubs++
+		// The shard's worker writes the ack (built here, under the
+		// channel's lock, with the position the stream starts after), so
+		// that it precedes every msg of the channel on the wire.
+		ack := subAck{srv: s, fd: fd, enc: enc, id: op.ID}
+		if err := s.hub.Subscribe(&ss.link, op.Ch, ss.class(enc), nil, &ack); err != nil {
+			ss.link.Unreserve()
+			code, msg := hubErr(err)
+			ss.replyErr(enc, op.ID, code, msg)
 		}
 	case frame.OpUnsub:
-		if s.hub.Unsubscribe(ss.ref(), op.Ch) {
-			ss.nsubs--
+		var ack []byte
+		if op.ID != nil {
+			ack = frame.AppendAck(nil, enc, op.ID)
+			s.st.repliesOut.add(fd, 1)
+		}
+		// Written by the worker after the leave, or here if the connection
+		// cannot be a member.
+		if !s.hub.Unsubscribe(&ss.link, op.Ch, ack) && ack != nil {
+			ss.write(ack)
 		}
 	case frame.OpPub:
-		if err := s.publish(ss, &op); err != nil {
-			ss.replyErr(enc, op.ID, frame.CodeBadRequest, err.Error())
+		off, code, msg := s.publish(fd, op.Ch, op.Data, enc)
+		if code != 0 {
+			ss.replyErr(enc, op.ID, code, msg)
 			return
 		}
+		if op.ID != nil {
+			var buf [replyMax]byte
+			ss.reply(frame.AppendPubAck(buf[:0], enc, op.ID, off))
+		}
 	}
-	if op.ID != nil {
-		var buf [replyMax]byte
-		ss.reply(frame.AppendAck(buf[:0], enc, op.ID))
+}
+
+// class is the frame class this connection's msgs use for a subscription
+// made in enc.
+func (ss *session) class(enc frame.Enc) shard.Class { return shard.Class(enc) }
+
+// subAck builds a sub's ack under the hub's channel lock (shard.AckBuilder).
+// id aliases the read buffer: BuildAck runs within Subscribe, while it is
+// valid.
+type subAck struct {
+	srv *Server
+	fd  int
+	enc frame.Enc
+	id  []byte
+}
+
+func (a *subAck) BuildAck(pos shard.Position, recovered, hasSince bool) []byte {
+	if a.id == nil {
+		return nil
 	}
+	rec := frame.NoSince
+	if hasSince {
+		rec = frame.Lost
+		if recovered {
+			rec = frame.Recovered
+		}
+	}
+	a.srv.st.repliesOut.add(a.fd, 1)
+	return frame.AppendSubAck(nil, a.enc, a.id, pos.Off, pos.Epoch, rec)
+}
+
+// hubErr is the err reply for a refusal by the hub.
+func hubErr(err error) (int, string) {
+	switch err {
+	case shard.ErrTooManyChannels:
+		return frame.CodeTooMany, "channel limit reached (-max-channels)"
+	case shard.ErrBusy:
+		return frame.CodeTooMany, "server busy: fan-out queue full, retry"
+	case shard.ErrName:
+		return frame.CodeBadChannel, "invalid channel name"
+	}
+	return CodeUnavailable, "server stopping"
 }
 
 func (ss *session) replyErr(enc frame.Enc, id []byte, code int, msg string) {
@@ -62,6 +120,13 @@ func (ss *session) replyErr(enc frame.Enc, id []byte, code int, msg string) {
 func (ss *session) reply(b []byte) {
 	ss.srv.st.repliesOut.add(ss.pc.Fd(), 1)
 	if err := ss.pc.WriteCopy(b); err != nil {
+		ss.srv.overflowed(ss, err)
+	}
+}
+
+// write sends an immutable, already counted reply.
+func (ss *session) write(b []byte) {
+	if err := ss.pc.Write(b); err != nil {
 		ss.srv.overflowed(ss, err)
 	}
 }

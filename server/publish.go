@@ -2,42 +2,34 @@ package server
 
 import (
 	"errors"
-	"sync"
 
 	"github.com/starling-ws/starling/frame"
 	"github.com/starling-ws/starling/shard"
 )
 
-// pubBuilder builds one publish's frames, once, when shard knows its offset
-// and which encodings its subscribers use. Pooled so that a publish does
-// not allocate a builder.
-type pubBuilder struct {
-	ch, data []byte
-	enc      frame.Enc
-	err      error
+// payload is one publish: the data as it arrived (copied out of the read
+// buffer, in its encoding), from which a shard worker builds each class's
+// frame once, the first time a subscriber of that class needs it. So the
+// conversion between encodings runs on a worker, outside every lock the
+// event loops take, and only for classes that have subscribers.
+type payload struct {
+	data []byte
+	enc  frame.Enc
 }
 
-var builders = sync.Pool{New: func() any { return new(pubBuilder) }}
+func (p *payload) Size() int { return len(p.data) }
 
-// Build makes the frames. They are fresh allocations: they are immutable
-// from here on and referenced by every recipient's queue until written.
-func (b *pubBuilder) Build(off uint64, need [2]bool) shard.Frames {
-	var f shard.Frames
-	for e := range need {
-		if !need[e] {
-			continue
-		}
-		dst := make([]byte, 0, len(b.ch)+len(b.data)+frame.MaxMsgOverhead)
-		out, err := frame.AppendMsg(dst, frame.Enc(e), b.ch, off, b.data, b.enc)
-		if err != nil {
-			// Checked before publishing (publish), so this is a bug in
-			// conversion; subscribers of this encoding miss this offset.
-			b.err = err
-			continue
-		}
-		f[e] = out
+// Frame builds the complete msg frame for class cls.
+func (p *payload) Frame(cls shard.Class, ch string, off uint64) []byte {
+	enc := frame.Enc(cls & 1)
+	dst := make([]byte, 0, len(ch)+len(p.data)+frame.MaxMsgOverhead)
+	out, err := frame.AppendMsg(dst, enc, []byte(ch), off, p.data, p.enc)
+	if err != nil {
+		// Checked when the publish arrived (publish), so a failure here is
+		// a conversion bug; this class's subscribers miss this offset.
+		return nil
 	}
-	return f
+	return out
 }
 
 var (
@@ -45,24 +37,32 @@ var (
 	errNotMsgPack = errors.New("data is not representable in MessagePack (number out of range)")
 )
 
-// publish validates and hands the message to the shards.
-func (s *Server) publish(ss *session, op *frame.Op) error {
-	if op.Enc == frame.MsgPack && !frame.JSONCompatible(op.Data) {
-		return errNotJSON
+// publish validates a pub and hands it to the hub. It returns the offset
+// taken, or the err reply's code and message.
+func (s *Server) publish(fd int, ch, data []byte, enc frame.Enc) (uint64, int, string) {
+	if enc == frame.MsgPack && !frame.JSONCompatible(data) {
+		return 0, frame.CodeBadRequest, errNotJSON.Error()
 	}
-	if op.Enc == frame.JSON && !frame.MsgPackCompatible(op.Data) {
-		return errNotMsgPack
+	if enc == frame.JSON && !frame.MsgPackCompatible(data) {
+		return 0, frame.CodeBadRequest, errNotMsgPack.Error()
 	}
 	// Counted before the hub can deliver it (see shard's Publish).
-	s.st.publishes.add(ss.pc.Fd(), 1)
-	b := builders.Get().(*pubBuilder)
-	b.ch, b.data, b.enc, b.err = op.Ch, op.Data, op.Enc, nil
-	s.hub.Publish(op.Ch, b)
-	err := b.err
-	b.ch, b.data = nil, nil
-	builders.Put(b)
-	if err != nil {
-		s.log.Error("publish conversion failed", "err", err)
+	s.st.publishes.add(fd, 1)
+	p := &payload{data: append([]byte(nil), data...), enc: enc}
+	off, err := s.hub.Publish(ch, p)
+	switch err {
+	case nil:
+		return off, 0, ""
+	case shard.ErrBusy:
+		s.st.busy.add(fd, 1)
+		return 0, frame.CodeTooMany, "server busy: fan-out queue full, retry"
+	case shard.ErrTooManyChannels:
+		return 0, frame.CodeTooMany, "channel limit reached (-max-channels)"
+	default:
+		return 0, CodeUnavailable, "server stopping"
 	}
-	return nil
 }
+
+// CodeUnavailable is the err code for a publish the server cannot take
+// now (stopping; with a cluster, the bus is down).
+const CodeUnavailable = 503

@@ -21,19 +21,18 @@ const (
 // non-nil only while a handshake request is split over reads, and the
 // decoder holds a pooled buffer only while a frame is incomplete.
 //
-// Field owners: pc, srv, refv are set in OnOpen and never change. hs, dec,
-// nsubs are touched only from OnData (serialised by the engine). state,
-// lastSeen and fragSince are atomics because the shard worker reads them in
-// OnTimer; closeAt too, since any closer sets it for the worker. nextPing
-// and pingSent belong to OnTimer (one shard worker per connection), except
-// that the upgrade sets nextPing once, before arming the wheel (the shard
-// lock orders the two).
+// Field owners: pc, srv are set in OnOpen and never change; link belongs to
+// the hub (shard.Link). hs and dec are touched only from OnData (serialised
+// by the engine). state, lastSeen and fragSince are atomics because the
+// shard worker reads them in OnTimer; closeAt too, since any closer sets it
+// for the worker. nextPing and pingSent belong to OnTimer (one shard worker
+// per connection), except that the upgrade sets nextPing once, before the
+// state CAS that publishes it (a timer that fires once the session is open
+// reads it after that CAS).
 type session struct {
-	pc  *poller.Conn
-	srv *Server
-	// refv is the shard.Ref, atomic because the wheel may fire on the shard
-	// worker before OnOpen has stored what Add returned.
-	refv atomic.Uint64
+	pc   *poller.Conn
+	srv  *Server
+	link shard.Link
 	hs   *[]byte // pooled; only while a handshake request is incomplete
 	dec  frame.Decoder
 
@@ -47,7 +46,6 @@ type session struct {
 	opened    uint32        // clock tick of accept
 	nextPing  uint32        // clock tick a ping is due if the connection stays silent
 	pingSent  uint32        // clock tick of the outstanding ping; 0 if none
-	nsubs     uint16        // -max-subscriptions is capped at 65535 to fit
 }
 
 func packState(st uint32, by uint8, code uint16) uint32 { return st | uint32(by)<<8 | uint32(code)<<16 }
@@ -55,8 +53,6 @@ func packState(st uint32, by uint8, code uint16) uint32 { return st | uint32(by)
 func unpackState(v uint32) (st uint32, by uint8, code uint16) {
 	return v & 0xff, uint8(v >> 8), uint16(v >> 16)
 }
-
-func (s *session) ref() shard.Ref { return shard.Ref(s.refv.Load()) }
 
 // phase is the session state without the close details.
 func (s *session) phase() uint32 { return s.state.Load() & 0xff }

@@ -69,6 +69,7 @@ type stats struct {
 	bytesIn    counter
 	repliesOut counter
 	publishes  counter
+	busy       counter // publishes refused: a fan-out queue was full
 	slow       counter
 	heartbeat  counter // closed for heartbeat silence
 	deadlines  counter // handshake / fragment deadline
@@ -86,6 +87,7 @@ type Stats struct {
 	BytesIn           uint64
 	RepliesOut        uint64
 	Publishes         uint64
+	PublishesRefused  uint64 // err 429: a fan-out queue over its bound
 	SlowConsumers     uint64
 	HeartbeatTimeouts uint64
 	DeadlineCloses    uint64
@@ -104,6 +106,7 @@ func (s *Server) Stats() Stats {
 		BytesIn:           s.st.bytesIn.load(),
 		RepliesOut:        s.st.repliesOut.load(),
 		Publishes:         s.st.publishes.load(),
+		PublishesRefused:  s.st.busy.load(),
 		SlowConsumers:     s.st.slow.load(),
 		HeartbeatTimeouts: s.st.heartbeat.load(),
 		DeadlineCloses:    s.st.deadlines.load(),

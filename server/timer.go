@@ -6,46 +6,51 @@ import (
 )
 
 // onTimer runs on the connection's shard worker when its single wheel entry
-// comes due. One entry serves every deadline of the connection: it is
-// always armed for the earliest of the handshake deadline, the close grace,
-// the fragment deadline, the pong deadline and the next ping.
+// comes due, and returns the tick it is due next (0: disarmed). One entry
+// serves every deadline of the connection: it is always armed for the
+// earliest of the handshake deadline, the close grace, the fragment (or
+// incomplete frame) deadline, the pong deadline and the next ping.
 //
 // Heartbeats are lazy: a connection that sent bytes within the interval is
 // not pinged (its traffic proves it alive), and receiving bytes never
 // touches the wheel, only the atomic lastSeen.
-func (s *Server) onTimer(c *poller.Conn, now uint32) {
+func (s *Server) onTimer(c *poller.Conn, now uint32) uint32 {
 	ss, _ := c.Ctx.(*session)
 	if ss == nil {
-		return
+		return 0
 	}
 	switch ss.phase() {
 	case stHandshake:
 		if now >= ss.opened+s.tHandshake {
 			s.reject(ss, &frame.Reject{Status: 408, Reason: "timeout"}, &s.st.deadlines)
-			return
+			return ss.closeAt.Load()
 		}
-		s.hub.Arm(ss.ref(), ss.opened+s.tHandshake)
+		return ss.opened + s.tHandshake
 	case stClosing:
 		// The peer did not finish the close handshake within the grace. An
 		// entry that fired just before the close began is re-armed instead.
 		if at := ss.closeAt.Load(); at == 0 || now < at {
-			if at != 0 {
-				s.hub.Arm(ss.ref(), at)
-			}
-			return
+			return at
 		}
 		c.Close()
-	case stOpen:
-		s.heartbeat(ss, now)
+		return 0
 	}
+	due := s.heartbeat(ss, now)
+	// A close that began on another goroutine meanwhile: its grace wins.
+	if ss.phase() == stClosing {
+		return ss.closeAt.Load()
+	}
+	return due
 }
 
-func (s *Server) heartbeat(ss *session, now uint32) {
+// heartbeat decides an open connection's next deadline, pinging it or
+// closing it (then returning the close grace) as due.
+func (s *Server) heartbeat(ss *session, now uint32) uint32 {
 	seen := ss.lastSeen.Load()
 	frag := ss.fragSince.Load()
 	if frag != 0 && now >= frag+s.tFragment {
 		s.timeout(ss, &s.st.deadlines)
-		return
+		return ss.closeAt.Load()
 	}
 	var due uint32
 	switch {
@@ -60,7 +65,7 @@ func (s *Server) heartbeat(ss *session, now uint32) {
 		}
 		if err := ss.pc.Write(frame.PingFrame); err != nil {
 			s.overflowed(ss, err)
-			return
+			return ss.closeAt.Load()
 		}
 		s.st.pings.add(ss.pc.Fd(), 1)
 		ss.nextPing, ss.pingSent = now+s.tPing, now
@@ -68,14 +73,14 @@ func (s *Server) heartbeat(ss *session, now uint32) {
 	default: // a ping is outstanding and nothing came back
 		if now >= ss.pingSent+s.tPong {
 			s.timeout(ss, &s.st.heartbeat)
-			return
+			return ss.closeAt.Load()
 		}
 		due = ss.pingSent + s.tPong
 	}
 	if frag != 0 {
 		due = min(due, frag+s.tFragment)
 	}
-	s.arm(ss, due)
+	return due
 }
 
 // timeout closes a connection that missed a deadline: 1008 with a reason,

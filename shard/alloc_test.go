@@ -14,9 +14,10 @@ func TestFanoutAllocsPerRecipient(t *testing.T) {
 		h := newTestHub(t, Config{Shards: 2, OnFanout: func(time.Duration, int) { done <- struct{}{} }})
 		ch := []byte("broadcast")
 		for k := range n {
-			h.Subscribe(h.Add(nullConn(), 0), ch, uint8(k%2))
+			subT(t, h, add(h, nullConn(), 0), "broadcast", Class(k%2))
 		}
-		b := &staticBuilder{f: Frames{make([]byte, 64), make([]byte, 64)}}
+		h.Flush()
+		b := both(make([]byte, 64), make([]byte, 64))
 		pub := func() {
 			h.Publish(ch, b)
 			<-done

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 
 	"github.com/starling-ws/starling/poller"
 )
@@ -25,6 +26,12 @@ func TestNewConfig(t *testing.T) {
 	f(Config{Clock: clk, Shards: -1}, true, 0)
 	f(Config{Clock: clk, Shards: 512}, true, 0)
 	f(Config{Clock: clk, WheelSlots: -4}, true, 0)
+	f(Config{Clock: clk, QueueBytes: -1}, true, 0)
+	f(Config{Clock: clk, MaxChannels: -1}, true, 0)
+	f(Config{Clock: clk, History: HistoryConfig{Size: 10}}, true, 0)          // no TTL
+	f(Config{Clock: clk, History: HistoryConfig{Size: 10, TTL: 60}}, true, 0) // no Memory
+	f(Config{Clock: clk, History: HistoryConfig{Size: -1, TTL: 60, Memory: 1}}, true, 0)
+	f(Config{Clock: clk, History: HistoryConfig{Size: 10, TTL: 60, Memory: 1 << 20}}, false, 0)
 	f(Config{Clock: clk, Shards: 4}, false, 4)
 	f(Config{Clock: clk, Shards: 1, WheelSlots: 5}, false, 1)
 	f(Config{Clock: clk}, false, 0)
@@ -32,136 +39,162 @@ func TestNewConfig(t *testing.T) {
 
 func TestSubscribeUnsubscribe(t *testing.T) {
 	h := newTestHub(t, Config{Shards: 2})
-	r := h.Add(nullConn(), 0)
-	ch := []byte("news")
-	f := func(name string, got, want bool) {
+	l := add(h, nullConn(), 0)
+	f := func(name string, subs, chans int64) {
 		t.Helper()
-		if got != want {
-			t.Fatalf("%s: got %v, want %v", name, got, want)
-		}
 		h.check(t)
+		if st := h.Stats(); st.Subscriptions != subs || st.Channels != chans || l.Subs() != int(subs) {
+			t.Fatalf("%s: stats %+v, link subs %d; want %d subscriptions on %d channels", name, st, l.Subs(), subs, chans)
+		}
 	}
-	f("first subscribe", h.Subscribe(r, ch, 0), true)
-	f("second subscribe", h.Subscribe(r, ch, 1), false)
-	f("bad class", h.Subscribe(r, []byte("other"), 2), false)
-	f("other channel", h.Subscribe(r, []byte("other"), 1), true)
-	f("unsubscribe", h.Unsubscribe(r, ch), true)
-	f("unsubscribe again", h.Unsubscribe(r, ch), false)
-	f("unsubscribe unknown", h.Unsubscribe(r, []byte("nope")), false)
-	f("resubscribe", h.Subscribe(r, ch, 1), true)
-	if st := h.Stats(); st.Subscriptions != 2 || st.Channels != 2 || st.Conns != 1 {
+	subT(t, h, l, "news", 0)
+	f("first subscribe", 1, 1)
+	subT(t, h, l, "news", 1)
+	f("second subscribe (duplicate: no change)", 1, 1)
+	subT(t, h, l, "other", 1)
+	f("other channel", 2, 2)
+	if !h.Unsubscribe(l, []byte("news"), nil) {
+		t.Fatal("unsubscribe news: not queued")
+	}
+	f("unsubscribe", 1, 1)
+	if h.Unsubscribe(l, []byte("news"), nil) {
+		t.Fatal("unsubscribe again: queued, want refused at once")
+	}
+	if h.Unsubscribe(l, []byte("nope"), nil) {
+		t.Fatal("unsubscribe unknown: queued")
+	}
+	subT(t, h, l, "news", 1)
+	f("resubscribe", 2, 2)
+	if st := h.Stats(); st.Conns != 1 {
 		t.Fatalf("stats %+v", st)
 	}
+	// A Link that holds its limit is refused by Reserve.
+	if l.Reserve(2) {
+		t.Fatal("Reserve(2) with 2 subscriptions: allowed")
+	}
+	if !l.Reserve(3) {
+		t.Fatal("Reserve(3) with 2 subscriptions: refused")
+	}
+	l.Unreserve()
 }
 
 func TestOffsetsAndChannelLifetime(t *testing.T) {
 	h := newTestHub(t, Config{Shards: 4})
-	b := &staticBuilder{f: Frames{[]byte("bin"), []byte("txt")}}
+	b := both([]byte("bin"), []byte("txt"))
 	a, c := []byte("a"), []byte("c")
 
 	// No subscribers: no channel, no offset, no Build.
-	if off, n := h.Publish(a, b); off != 0 || n != 0 || b.calls.Load() != 0 {
-		t.Fatalf("publish without subscribers: off %d n %d builds %d", off, n, b.calls.Load())
+	if off, err := h.Publish(a, b); off != 0 || err != nil || b.calls.Load() != 0 {
+		t.Fatalf("publish without subscribers: off %d err %v builds %d", off, err, b.calls.Load())
 	}
-	r1, r2 := h.Add(nullConn(), 0), h.Add(nullConn(), 0)
-	h.Subscribe(r1, a, 0)
-	h.Subscribe(r2, a, 1)
-	h.Subscribe(r2, c, 0)
-	pub := func(ch []byte, wantOff uint64, wantN int) {
+	l1, l2 := add(h, nullConn(), 0), add(h, nullConn(), 0)
+	subT(t, h, l1, "a", 0)
+	subT(t, h, l2, "a", 1)
+	subT(t, h, l2, "c", 0)
+	pub := func(ch []byte, wantOff uint64) {
 		t.Helper()
-		off, n := h.Publish(ch, b)
-		if off != wantOff || n != wantN {
-			t.Fatalf("publish %s: off %d n %d, want %d %d", ch, off, n, wantOff, wantN)
+		off, err := h.Publish(ch, b)
+		if off != wantOff || err != nil {
+			t.Fatalf("publish %s: off %d err %v, want %d", ch, off, err, wantOff)
 		}
-		if h.Offset(ch) != wantOff {
-			t.Fatalf("Offset(%s) = %d, want %d", ch, h.Offset(ch), wantOff)
+		if pos, _ := h.Offset(ch); pos.Off != wantOff {
+			t.Fatalf("Offset(%s) = %d, want %d", ch, pos.Off, wantOff)
 		}
 	}
-	pub(a, 1, 2)
-	pub(a, 2, 2)
-	pub(c, 1, 1) // offsets are per channel
-	pub(a, 3, 2)
-	h.Flush() // fan-outs still queued would miss a connection removed now
-	h.Unsubscribe(r1, a)
-	pub(a, 4, 1) // the channel lives on while anyone is subscribed
+	pub(a, 1)
+	pub(a, 2)
+	pub(c, 1) // offsets are per channel
+	pub(a, 3)
+	h.Flush() // fan-outs still queued would miss a connection that leaves now
+	h.Unsubscribe(l1, a, nil)
+	pub(a, 4) // the channel lives on while anyone is subscribed
 	h.Flush()
-	h.Remove(r2) // last subscriber of a and c: both go
+	epoch, _ := h.Offset(a)
+	h.Remove(l2) // last subscriber of a and c: both go
 	h.check(t)
 	if st := h.Stats(); st.Channels != 0 || st.Subscriptions != 0 {
 		t.Fatalf("after last subscriber left: %+v", st)
 	}
-	pub(a, 0, 0)
-	h.Subscribe(r1, a, 0)
-	pub(a, 1, 1) // a new channel starts again at 1
+	pub(a, 0)
+	subT(t, h, l1, "a", 0)
+	pub(a, 1) // a new channel starts again at 1, in a new epoch
+	if pos, _ := h.Offset(a); pos.Epoch == epoch.Epoch {
+		t.Fatalf("channel recreated with the same epoch %d", pos.Epoch)
+	}
 	h.Flush()
 	if st := h.Stats(); st.Publishes != 6 || st.Deliveries != 2+2+1+2+1+1 {
 		t.Fatalf("stats %+v", st)
 	}
+	// Each publish was built at most once per class in use.
+	if n := b.calls.Load(); n > 2*6 {
+		t.Fatalf("%d frame builds for 6 publishes", n)
+	}
 }
 
+// TestStaleRef: requests for a connection that was removed (its Link
+// reused for nothing, or still posted by a late caller) change nothing, and
+// a slot freed by one connection serves the next without mixing them up.
 func TestStaleRef(t *testing.T) {
 	h := newTestHub(t, Config{Shards: 1})
-	c1 := nullConn()
-	old := h.Add(c1, 5)
-	h.Subscribe(old, []byte("x"), 0)
+	old := add(h, nullConn(), 5)
+	subT(t, h, old, "x", 0)
 	h.Remove(old)
 	c2 := nullConn()
-	cur := h.Add(c2, 7) // reuses old's slot with a new generation
-	if cur&^(1<<32-1) == old&^(1<<32-1) || uint32(cur) != uint32(old) {
-		t.Fatalf("expected slot reuse with a new generation: old %#x new %#x", old, cur)
+	cur := add(h, c2, 7) // reuses old's slot
+	subT(t, h, cur, "y", 0)
+	h.Flush()
+	if old.slot != -1 || cur.slot != 0 {
+		t.Fatalf("slots: removed link %d (want -1), new link %d (want 0, reused)", old.slot, cur.slot)
 	}
-	h.Subscribe(cur, []byte("y"), 0)
-	for _, r := range []Ref{old, 0, Ref(1<<32 | 255), Ref(1<<32 | 1<<30)} {
-		h.Arm(r, 1)
-		if h.Subscribe(r, []byte("z"), 0) || h.Unsubscribe(r, []byte("y")) || h.Conn(r) != nil {
-			t.Fatalf("ref %#x: not ignored", r)
-		}
-		h.Remove(r)
+	// Late requests on the removed link are ignored.
+	h.Arm(old, 1)
+	old.Reserve(10)
+	if err := h.Subscribe(old, []byte("z"), 0, nil, noAck{}); err != nil {
+		t.Fatal(err)
 	}
+	h.Unsubscribe(old, []byte("y"), nil)
+	h.Remove(old)
 	h.check(t)
-	if h.Conn(cur) != c2 || h.Stats().Conns != 1 || h.Stats().Subscriptions != 1 {
-		t.Fatalf("stale refs touched the live entry: %+v", h.Stats())
+	st := h.Stats()
+	if st.Conns != 1 || st.Subscriptions != 1 || st.Channels != 1 || old.Subs() != 0 {
+		t.Fatalf("stale requests touched the live entry: %+v, old link subs %d", st, old.Subs())
 	}
-	if h.Add(nil, 0) != 0 {
-		t.Fatal("Add(nil) returned a ref")
+	if conns := h.Conns(); len(conns) != 1 || conns[0] != c2 {
+		t.Fatalf("Conns = %v, want [c2]", conns)
 	}
 }
 
 func TestEachAndStats(t *testing.T) {
 	h := newTestHub(t, Config{Shards: 4})
-	want := map[*poller.Conn]bool{}
-	var refs []Ref
+	want := map[*poller.Conn]*Link{}
 	for range 100 {
 		c := nullConn()
-		want[c] = true
-		refs = append(refs, h.Add(c, 0))
+		want[c] = add(h, c, 0)
 	}
 	got := map[*poller.Conn]int{}
-	h.Each(func(c *poller.Conn) { got[c]++ })
+	for _, c := range h.Conns() {
+		got[c]++
+	}
 	if len(got) != len(want) {
-		t.Fatalf("Each saw %d conns, want %d", len(got), len(want))
+		t.Fatalf("Conns saw %d conns, want %d", len(got), len(want))
 	}
 	for c, n := range got {
-		if !want[c] || n != 1 {
-			t.Fatalf("Each: conn seen %d times (known %v)", n, want[c])
+		if want[c] == nil || n != 1 {
+			t.Fatalf("Conns: conn seen %d times (known %v)", n, want[c] != nil)
 		}
 	}
-	// Each may remove what it visits.
-	h.Each(func(c *poller.Conn) {
-		for _, r := range refs {
-			if h.Conn(r) == c {
-				h.Remove(r)
-			}
-		}
-	})
+	for _, c := range h.Conns() {
+		h.Remove(want[c])
+	}
+	h.Flush()
 	st := h.Stats()
 	if st.Conns != 0 || len(st.PerShardConns) != 4 {
 		t.Fatalf("stats after removing all: %+v", st)
 	}
-	for i := range 8 {
-		h.Add(nullConn(), 0)
-		_ = i
+	for range 8 {
+		add(h, nullConn(), 0)
 	}
+	h.Flush()
 	st = h.Stats()
 	for i, n := range st.PerShardConns {
 		if n != 2 {
@@ -172,67 +205,111 @@ func TestEachAndStats(t *testing.T) {
 
 // TestMembershipModel drives random Add/Remove/Subscribe/Unsubscribe/Publish
 // against a plain model and checks the hub's tables and counts after each
-// step (swap-remove fix-ups are where such tables break).
+// step (swap-remove fix-ups are where such tables break). Some connections
+// hold more than heavyAt subscriptions, so the indexed lookup is exercised.
 func TestMembershipModel(t *testing.T) {
 	h := newTestHub(t, Config{Shards: 4})
 	rng := rand.New(rand.NewPCG(1, 2))
 	type conn struct {
-		r    Ref
-		subs map[string]uint8
+		l    *Link
+		subs map[string]Class
 	}
 	var live []*conn
-	chans := make([][]byte, 12)
+	chans := make([]string, 3*heavyAt)
 	for i := range chans {
-		chans[i] = fmt.Appendf(nil, "ch-%d", i)
+		chans[i] = fmt.Sprintf("ch-%d", i)
 	}
-	b := &staticBuilder{f: Frames{[]byte("b"), []byte("t")}}
-	for step := range 4000 {
+	b := both([]byte("b"), []byte("t"))
+	for step := range 6000 {
 		switch op := rng.IntN(10); {
 		case op < 2 || len(live) == 0:
-			live = append(live, &conn{r: h.Add(nullConn(), 0), subs: map[string]uint8{}})
-		case op < 3:
+			live = append(live, &conn{l: add(h, nullConn(), 0), subs: map[string]Class{}})
+		case op < 3 && len(live) > 4:
 			k := rng.IntN(len(live))
-			h.Remove(live[k].r)
+			h.Remove(live[k].l)
 			live[k] = live[len(live)-1]
 			live = live[:len(live)-1]
-		case op < 6:
-			c, ch, enc := live[rng.IntN(len(live))], chans[rng.IntN(len(chans))], uint8(rng.IntN(2))
-			_, had := c.subs[string(ch)]
-			if got := h.Subscribe(c.r, ch, enc); got == had {
-				t.Fatalf("step %d: Subscribe = %v with subscribed = %v", step, got, had)
+		case op < 7:
+			c, ch, cls := live[rng.IntN(len(live))], chans[rng.IntN(len(chans))], Class(rng.IntN(NClass))
+			subT(t, h, c.l, ch, cls)
+			if _, had := c.subs[ch]; !had {
+				c.subs[ch] = cls
 			}
-			if !had {
-				c.subs[string(ch)] = enc
-			}
-		case op < 8:
+		case op < 9:
 			c, ch := live[rng.IntN(len(live))], chans[rng.IntN(len(chans))]
-			_, had := c.subs[string(ch)]
-			if got := h.Unsubscribe(c.r, ch); got != had {
-				t.Fatalf("step %d: Unsubscribe = %v with subscribed = %v", step, got, had)
+			_, had := c.subs[ch]
+			if queued := h.Unsubscribe(c.l, []byte(ch), nil); had && !queued {
+				t.Fatalf("step %d: Unsubscribe of a subscribed channel not queued", step)
 			}
-			delete(c.subs, string(ch))
+			delete(c.subs, ch)
 		default:
 			ch := chans[rng.IntN(len(chans))]
-			want := 0
-			for _, c := range live {
-				if _, ok := c.subs[string(ch)]; ok {
-					want++
-				}
-			}
-			if _, n := h.Publish(ch, b); n != want {
-				t.Fatalf("step %d: publish to %s reached %d, model %d", step, ch, n, want)
+			if _, err := h.Publish([]byte(ch), b); err != nil {
+				t.Fatalf("step %d: publish: %v", step, err)
 			}
 		}
-		if step%50 == 0 {
+		if step%100 == 0 {
 			h.check(t)
+			want := int64(0)
+			for _, c := range live {
+				want += int64(len(c.subs))
+				if c.l.Subs() != len(c.subs) {
+					t.Fatalf("step %d: link counts %d subscriptions, model %d", step, c.l.Subs(), len(c.subs))
+				}
+			}
+			if st := h.Stats(); st.Subscriptions != want {
+				t.Fatalf("step %d: %d subscriptions, model %d", step, st.Subscriptions, want)
+			}
 		}
 	}
 	h.check(t)
 	for _, c := range live {
-		h.Remove(c.r)
+		h.Remove(c.l)
 	}
 	h.check(t)
 	if st := h.Stats(); st.Conns != 0 || st.Channels != 0 || st.Subscriptions != 0 {
 		t.Fatalf("after removing everything: %+v", st)
+	}
+	for _, s := range h.shards {
+		for gid, g := range s.groups {
+			if g != nil {
+				t.Fatalf("shard %d: gid %d still held by %q", s.id, gid, g.channel().name())
+			}
+		}
+	}
+}
+
+// TestChannelSize: the record must stay in the 80-byte size class, with a
+// name of up to 16 bytes inside it (the budget behind a channel of one
+// costing at most 128 bytes).
+func TestChannelSize(t *testing.T) {
+	if s := unsafe.Sizeof(channel{}); s > 80 {
+		t.Fatalf("channel is %d bytes, want <= 80", s)
+	}
+	if s := unsafe.Sizeof(group{}); s > 40 {
+		t.Fatalf("group is %d bytes, want <= 40", s)
+	}
+	if s := unsafe.Sizeof(sub{}); s != 8 {
+		t.Fatalf("sub is %d bytes, want 8", s)
+	}
+	// Names of every length round-trip, and long ones live in the same
+	// object as their record.
+	for _, n := range []int{0, 1, 16, 17, 48, 49, 80, 81, 144, 145, maxName} {
+		name := make([]byte, n)
+		for i := range name {
+			name[i] = byte('a' + i%26)
+		}
+		c := newChannel(name)
+		if c.name() != string(name) {
+			t.Fatalf("name of %d bytes came back as %q", n, c.name())
+		}
+	}
+	h := newTestHub(t, Config{Shards: 1})
+	long := make([]byte, maxName+1)
+	if _, err := h.Publish(long, seqPayload{}); err != ErrName {
+		t.Fatalf("publish with a %d-byte name: %v", len(long), err)
+	}
+	if err := h.Subscribe(add(h, nullConn(), 0), long, 0, nil, noAck{}); err != ErrName {
+		t.Fatalf("subscribe with a %d-byte name: %v", len(long), err)
 	}
 }

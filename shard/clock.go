@@ -9,8 +9,9 @@ import (
 
 // Clock is the coarse clock: an atomic seconds counter ticked once a second
 // by one goroutine (Start). Wheels advance on its ticks: each tick is posted
-// to every shard worker of every attached hub, so wheel work runs spread
-// over the shards' workers, never on the clock's goroutine.
+// to the control inbox of every shard worker of every attached hub, so
+// wheel work runs spread over the shards' workers and ahead of queued
+// fan-outs. The clock's goroutine itself only sweeps expired history.
 //
 // Lock order: Clock.mu -> shard.qmu (ticks are posted under mu so that two
 // concurrent advances reach every queue in tick order).
@@ -95,7 +96,13 @@ func (c *Clock) advance(sched int64) uint32 {
 	for _, h := range c.hubs {
 		h.postTick(t, sched)
 	}
+	hubs := append([]*Hub(nil), c.hubs...)
 	c.mu.Unlock()
+	// History expiry takes stripe locks: outside Clock.mu, so no lock order
+	// ties the clock to the stripes.
+	for _, h := range hubs {
+		h.sweepHistory(t)
+	}
 	return t
 }
 

@@ -13,7 +13,7 @@ import (
 
 // reader checks one recipient's stream: every frame of its class, and per
 // channel the offsets 1, 2, 3 ... with none missing or reordered.
-func reader(t *testing.T, wg *sync.WaitGroup, r *os.File, class byte, perChan map[byte]uint64) {
+func reader(t *testing.T, wg *sync.WaitGroup, r *os.File, class Class, perChan map[byte]uint64) {
 	defer wg.Done()
 	total := uint64(0)
 	for _, n := range perChan {
@@ -30,7 +30,7 @@ func reader(t *testing.T, wg *sync.WaitGroup, r *os.File, class byte, perChan ma
 			return
 		}
 		ch, off := buf[1], binary.LittleEndian.Uint64(buf[8:])
-		if !failed && buf[0] != 'B'+class {
+		if !failed && buf[0] != 'B'+byte(class) {
 			t.Errorf("class %d recipient got a frame of class %q", class, buf[0])
 			failed = true
 		}
@@ -52,12 +52,10 @@ func TestOrderConcurrentPublishers(t *testing.T) {
 	var rd sync.WaitGroup
 	for k := range 8 {
 		c, r := sockConn(t, 0, false)
-		ref := h.Add(c, 0)
-		class := uint8(k % 2)
+		l := add(h, c, 0)
+		class := Class(k % 2)
 		for _, id := range chans {
-			if !h.Subscribe(ref, []byte{id}, class) {
-				t.Fatal("subscribe failed")
-			}
+			subT(t, h, l, string(id), class)
 		}
 		rd.Add(1)
 		go reader(t, &rd, r, class, map[byte]uint64{'a': publishers / 2 * perPublisher, 'z': publishers / 2 * perPublisher})
@@ -69,8 +67,8 @@ func TestOrderConcurrentPublishers(t *testing.T) {
 		go func() {
 			defer pub.Done()
 			for range perPublisher {
-				if off, n := h.Publish([]byte{id}, seqBuilder{ch: id}); off == 0 || n != 8 {
-					t.Errorf("publish: off %d recipients %d", off, n)
+				if off, err := h.Publish([]byte{id}, seqPayload{}); off == 0 || err != nil {
+					t.Errorf("publish: off %d err %v", off, err)
 					return
 				}
 			}
@@ -101,14 +99,14 @@ func TestQueuedBurstGrouped(t *testing.T) {
 	}
 	for k := range 4 {
 		c, r := sockConn(t, 0, false)
-		ref := h.Add(c, 0)
-		h.Subscribe(ref, []byte("a"), uint8(k%2))
-		h.Subscribe(ref, []byte("z"), uint8(k%2))
+		l := add(h, c, 0)
+		subT(t, h, l, "a", Class(k%2))
+		subT(t, h, l, "z", Class(k%2))
 		rd.Add(1)
-		go reader(t, &rd, r, uint8(k%2), want)
+		go reader(t, &rd, r, Class(k%2), want)
 	}
 	for _, id := range pattern {
-		h.Publish([]byte{id}, seqBuilder{ch: id})
+		h.Publish([]byte{id}, seqPayload{})
 	}
 	h.Start()
 	waitOrFail(t, &rd, 10*time.Second)
@@ -141,11 +139,11 @@ func TestSlowRecipient(t *testing.T) {
 	}})
 	stuck, _ := sockConn(t, 4096, true)
 	good := nullConn()
-	rs, rg := h.Add(stuck, 0), h.Add(good, 0)
+	rs, rg := add(h, stuck, 0), add(h, good, 0)
 	ch := []byte("firehose")
-	h.Subscribe(rs, ch, 0)
-	h.Subscribe(rg, ch, 0)
-	b := &staticBuilder{f: Frames{make([]byte, 64<<10)}}
+	subT(t, h, rs, "firehose", 0)
+	subT(t, h, rg, "firehose", 0)
+	b := &staticPayload{f: [NClass][]byte{make([]byte, 64<<10)}}
 	var got *poller.Conn
 	pubs := 0
 	for got == nil && pubs < 200 {
@@ -175,10 +173,10 @@ func TestOnFanout(t *testing.T) {
 	h := newTestHub(t, Config{Shards: 4, OnFanout: func(d time.Duration, n int) { got <- done{d, n} }})
 	ch := []byte("c")
 	for k := range 10 {
-		h.Subscribe(h.Add(nullConn(), 0), ch, uint8(k%2))
+		subT(t, h, add(h, nullConn(), 0), "c", Class(k%2))
 	}
-	if _, n := h.Publish(ch, &staticBuilder{f: Frames{[]byte("x"), []byte("y")}}); n != 10 {
-		t.Fatalf("recipients %d", n)
+	if _, err := h.Publish(ch, both([]byte("x"), []byte("y"))); err != nil {
+		t.Fatal(err)
 	}
 	h.Flush()
 	select {
@@ -201,9 +199,9 @@ func TestStopDrainsAndRefuses(t *testing.T) {
 	}
 	ch := []byte("c")
 	for range 4 {
-		h.Subscribe(h.Add(nullConn(), 0), ch, 0)
+		subT(t, h, add(h, nullConn(), 0), "c", 0)
 	}
-	b := &staticBuilder{f: Frames{[]byte("x")}}
+	b := &staticPayload{f: [NClass][]byte{[]byte("x")}}
 	for range 10 {
 		h.Publish(ch, b)
 	}
@@ -212,8 +210,11 @@ func TestStopDrainsAndRefuses(t *testing.T) {
 	if got := h.Stats().Deliveries; got != 40 {
 		t.Fatalf("Stop left fan-outs unwritten: %d of 40 deliveries", got)
 	}
-	if off, n := h.Publish(ch, b); off != 0 || n != 0 {
-		t.Fatalf("publish after Stop: %d %d", off, n)
+	if off, err := h.Publish(ch, b); off != 0 || err != ErrStopped {
+		t.Fatalf("publish after Stop: %d %v", off, err)
+	}
+	if err := h.Subscribe(add(h, nullConn(), 0), ch, 0, nil, noAck{}); err != ErrStopped {
+		t.Fatalf("subscribe after Stop: %v", err)
 	}
 	h.Flush() // returns at once
 	h.Stop()  // idempotent

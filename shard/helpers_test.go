@@ -41,42 +41,74 @@ func newTestHub(tb testing.TB, cfg Config) *Hub {
 	return h
 }
 
-// staticBuilder hands out the same precomputed frames every time (what a
-// broadcast of one payload looks like) and counts its calls.
-type staticBuilder struct {
-	f     Frames
+// add registers a fresh Link for c.
+func add(h *Hub, c *poller.Conn, due uint32) *Link {
+	l := new(Link)
+	h.Add(l, c, due)
+	return l
+}
+
+// noAck builds no reply: the worker writes nothing before the member joins.
+type noAck struct{}
+
+func (noAck) BuildAck(Position, bool, bool) []byte { return nil }
+
+// subT reserves and subscribes l to ch with class cls (no ack, no since).
+func subT(tb testing.TB, h *Hub, l *Link, ch string, cls Class) {
+	tb.Helper()
+	if !l.Reserve(MaxSubscriptions) {
+		tb.Fatal("reserve refused")
+	}
+	if err := h.Subscribe(l, []byte(ch), cls, nil, noAck{}); err != nil {
+		l.Unreserve()
+		tb.Fatalf("subscribe %s: %v", ch, err)
+	}
+}
+
+// staticPayload hands out the same precomputed frame per class (what a
+// broadcast of one payload looks like) and counts its builds.
+type staticPayload struct {
+	f     [NClass][]byte
 	calls atomic.Int64
 }
 
-func (b *staticBuilder) Build(off uint64, need [2]bool) Frames {
-	b.calls.Add(1)
-	var out Frames
-	for e := range 2 {
-		if need[e] {
-			out[e] = b.f[e]
-		}
-	}
-	return out
+func (p *staticPayload) Frame(cls Class, _ string, _ uint64) []byte {
+	p.calls.Add(1)
+	return p.f[cls]
 }
+func (p *staticPayload) Size() int { return len(p.f[0]) }
 
-// seqBuilder makes 16-byte frames naming class, channel and offset, so a
+func both(b, t []byte) *staticPayload { return &staticPayload{f: [NClass][]byte{b, t, b, t}} }
+
+// seqPayload makes 16-byte frames naming class, channel and offset, so a
 // reader can check what it got and in which order.
-type seqBuilder struct{ ch byte }
+type seqPayload struct{}
 
 const seqLen = 16
 
-func (b seqBuilder) Build(off uint64, need [2]bool) Frames {
-	var out Frames
-	for e := range 2 {
-		if need[e] {
-			p := make([]byte, seqLen)
-			p[0] = 'B' + byte(e)
-			p[1] = b.ch
-			binary.LittleEndian.PutUint64(p[8:], off)
-			out[e] = p
-		}
+func (seqPayload) Frame(cls Class, ch string, off uint64) []byte {
+	p := make([]byte, seqLen)
+	p[0] = 'B' + byte(cls)
+	p[1] = ch[0]
+	binary.LittleEndian.PutUint64(p[8:], off)
+	return p
+}
+func (seqPayload) Size() int { return seqLen }
+
+// seqAck is an ack in the same 16-byte shape: 'A', recovered, offset.
+type seqAck struct{}
+
+func (seqAck) BuildAck(pos Position, recovered, hasSince bool) []byte {
+	p := make([]byte, seqLen)
+	p[0] = 'A'
+	if recovered {
+		p[2] = 1
 	}
-	return out
+	if hasSince {
+		p[3] = 1
+	}
+	binary.LittleEndian.PutUint64(p[8:], pos.Off)
+	return p
 }
 
 // sockConn is a Conn over one end of a socketpair and a reader on the
@@ -93,6 +125,11 @@ func sockConn(tb testing.TB, maxOutbound int, nonblock bool) (*poller.Conn, *os.
 			tb.Fatal(err)
 		}
 	}
+	// The reader's end is non-blocking so that os.File puts it in Go's
+	// poller: reads then take deadlines.
+	if err := syscall.SetNonblock(fds[1], true); err != nil {
+		tb.Fatal(err)
+	}
 	r := os.NewFile(uintptr(fds[1]), "peer")
 	tb.Cleanup(func() {
 		syscall.Close(fds[0])
@@ -101,15 +138,13 @@ func sockConn(tb testing.TB, maxOutbound int, nonblock bool) (*poller.Conn, *os.
 	return poller.NewTestConn(fds[0], maxOutbound), r
 }
 
-// check verifies the hub's internal cross-references: every slot's
-// subscription points at its own entry in a members list, every members
-// entry is owned by a live slot, and the channel metadata counts match.
+// check verifies the hub's internal cross-references once every worker is
+// idle (Flush orders the workers' writes before these reads): every slot's
+// subscription points at its own entry in a group, every entry is owned by
+// a live slot, and channel counts match the groups.
 func (h *Hub) check(tb testing.TB) {
 	tb.Helper()
-	for _, s := range h.shards {
-		s.mu.RLock()
-		defer s.mu.RUnlock()
-	}
+	h.Flush()
 	for i := range h.stripes {
 		h.stripes[i].mu.Lock()
 		defer h.stripes[i].mu.Unlock()
@@ -129,21 +164,40 @@ func (h *Hub) check(tb testing.TB) {
 			if sl.due != 0 {
 				inWheel++
 			}
-			for _, sb := range sl.subs {
+			for k, sb := range sl.subs {
 				subs++
-				m := sb.m
-				if int(sb.pos) >= len(m.conns[sb.enc]) || m.conns[sb.enc][sb.pos] != sl.conn || m.slots[sb.enc][sb.pos] != int32(i) {
-					tb.Fatalf("shard %d slot %d: subscription to %q not at its recorded position", s.id, i, m.meta.name)
+				g := s.groups[sb.gid]
+				if g == nil || g.gid != sb.gid || int(sb.pos) >= g.size() {
+					tb.Fatalf("shard %d slot %d: subscription %d has a bad gid/pos %+v", s.id, i, k, sb)
 				}
-				if m.meta.mem[s.id] != m {
-					tb.Fatalf("shard %d slot %d: members of %q detached from its channel", s.id, i, m.meta.name)
+				e := g.at(int(sb.pos))
+				if entSlot(e) != int32(i) || entBack(e) != k || e&entDead != 0 {
+					tb.Fatalf("shard %d slot %d: subscription to %q not at its recorded position", s.id, i, g.channel().name())
 				}
-				if h.stripes[m.meta.stripe].m[m.meta.name] != m.meta {
-					tb.Fatalf("channel %q: metadata not in its stripe", m.meta.name)
+				if g.shard != s.id {
+					tb.Fatalf("group of %q on shard %d found in shard %d", g.channel().name(), g.shard, s.id)
+				}
+			}
+			if len(sl.subs) > heavyAt {
+				if len(s.heavy[int32(i)]) != len(sl.subs) {
+					tb.Fatalf("shard %d slot %d: heavy index %d entries, %d subs", s.id, i, len(s.heavy[int32(i)]), len(sl.subs))
 				}
 			}
 		}
-		// every armed entry is linked exactly once, in a bucket
+		for gid, g := range s.groups {
+			if g == nil {
+				continue
+			}
+			if g.gid != uint32(gid) || g.size() == 0 {
+				tb.Fatalf("shard %d gid %d: group has gid %d and %d entries", s.id, gid, g.gid, g.size())
+			}
+			if int(g.cnt) != g.size() {
+				tb.Fatalf("group of %q on shard %d: count %d, %d entries", g.channel().name(), s.id, g.cnt, g.size())
+			}
+			if g.channel().groupOn(s.id) != g {
+				tb.Fatalf("group of %q on shard %d is not the one its channel names", g.channel().name(), s.id)
+			}
+		}
 		linked := 0
 		for b, head := range s.wheel.heads {
 			prev := -int32(b) - 2
@@ -162,36 +216,38 @@ func (h *Hub) check(tb testing.TB) {
 			tb.Fatalf("shard %d: conn counter %d, table %d", s.id, s.nconns.Load(), countLive(s))
 		}
 	}
-	var metaSubs, chans int64
+	var chanSubs, chans int64
 	for i := range h.stripes {
-		for name, meta := range h.stripes[i].m {
-			chans++
-			if meta.subs[0]+meta.subs[1] <= 0 {
-				tb.Fatalf("channel %q kept with no subscribers", name)
+		st := &h.stripes[i]
+		n := 0
+		st.tab.each(func(c *channel) {
+			n++
+			if got := st.tab.get([]byte(c.name()), h.hash([]byte(c.name()))); got != c {
+				tb.Fatalf("channel %q: not found by name in its stripe", c.name())
 			}
-			var per [2]int64
-			for sid, m := range meta.mem {
-				if m == nil {
-					continue
-				}
-				if len(m.conns[0])+len(m.conns[1]) == 0 {
-					tb.Fatalf("channel %q: empty members kept on shard %d", name, sid)
-				}
-				for e := range 2 {
-					per[e] += int64(len(m.conns[e]))
-				}
+			if int(c.stripe) != i {
+				tb.Fatalf("channel %q: in stripe %d, says %d", c.name(), i, c.stripe)
 			}
-			if per != meta.subs {
-				tb.Fatalf("channel %q: counts %v, members %v", name, meta.subs, per)
+			if !c.subscribed() && !c.retained() {
+				tb.Fatalf("channel %q kept with no subscribers and nothing retained", c.name())
 			}
-			metaSubs += per[0] + per[1]
-		}
-		if h.stripes[i].nchan.Load() != int64(len(h.stripes[i].m)) {
-			tb.Fatalf("stripe %d: channel counter %d, map %d", i, h.stripes[i].nchan.Load(), len(h.stripes[i].m))
+			for g := &c.home; g != nil; g = g.next {
+				if g.ext && g.cnt == 0 {
+					tb.Fatalf("channel %q: empty group kept on shard %d", c.name(), g.shard)
+				}
+				if g.channel() != c {
+					tb.Fatalf("channel %q: a group names another channel", c.name())
+				}
+				chanSubs += int64(g.cnt)
+			}
+		})
+		chans += int64(n)
+		if st.nchan.Load() != int64(n) || st.tab.n != n {
+			tb.Fatalf("stripe %d: channel counter %d, table count %d, table holds %d", i, st.nchan.Load(), st.tab.n, n)
 		}
 	}
-	if metaSubs != subs {
-		tb.Fatalf("subscriptions: slots say %d, channels say %d", subs, metaSubs)
+	if chanSubs != subs {
+		tb.Fatalf("subscriptions: slots say %d, channels say %d", subs, chanSubs)
 	}
 	st := h.Stats()
 	if st.Subscriptions != subs || st.Conns != conns || st.Channels != chans {

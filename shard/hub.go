@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -13,20 +14,33 @@ import (
 )
 
 // Config configures a Hub. Callbacks are called with no lock held, from a
-// shard's worker goroutine; they may call Add, Remove, Arm, Subscribe,
-// Unsubscribe and Publish, but never Flush or Stop (the worker would wait on
-// itself).
+// shard's worker goroutine; they may call any Hub method but Flush, Stop
+// and Drain (the worker would wait on itself).
 type Config struct {
 	Shards     int    // power of two, at most 256; 0 means the next power of two >= GOMAXPROCS
-	WheelSlots int    // wheel buckets of one second (rounded up to a power of two); 0 means 64 (deadlines may exceed it)
+	WheelSlots int    // wheel buckets of one second (rounded up to a power of two); 0 means 64
 	Clock      *Clock // required
 
-	// OnTimer is called for each connection whose wheel entry came due, from
-	// the shard's worker. The entry is disarmed; re-arm with Arm.
-	OnTimer func(c *poller.Conn, now uint32)
+	// QueueBytes bounds, per shard, the payload bytes of publishes queued
+	// for the shard's worker and not yet written. A publish that would
+	// pass it on any shard it must reach is refused with ErrBusy. 0 means
+	// DefaultQueueBytes.
+	QueueBytes int64
+	// MaxChannels bounds the channels that exist at once (with subscribers
+	// or kept for their history). A subscribe or publish that would create
+	// one more gets ErrTooManyChannels. 0 means no bound.
+	MaxChannels int
+	// History keeps recent publications per channel for resume; the zero
+	// value keeps none.
+	History HistoryConfig
+
+	// OnTimer is called for each connection whose wheel entry came due,
+	// and returns the tick its entry is due next (0: leave it disarmed).
+	// The worker re-arms the entry at once, ahead of ticks already queued
+	// (an Arm from the callback would be served after them).
+	OnTimer func(c *poller.Conn, now uint32) (next uint32)
 	// OnSlow is called after a fan-out pass for each recipient whose write
-	// reported poller.ErrOverflow (once per failed write: a connection that
-	// overflowed on several publishes of one pass is reported for each).
+	// reported poller.ErrOverflow.
 	OnSlow func(c *poller.Conn)
 	// OnFanout, if set, is called once per publish when the last shard has
 	// written it: the time from Publish to done, and the recipients written.
@@ -34,14 +48,32 @@ type Config struct {
 	// OnTickLag, if set, is called per shard per tick with how late the
 	// wheel advanced relative to the tick's schedule.
 	OnTickLag func(d time.Duration)
+	// OnPanic, if set, is told about a panic the worker contained (in a
+	// callback or a Payload); the worker goes on with the next request.
+	OnPanic func(where string, v any, stack []byte)
 }
 
+// DefaultQueueBytes is Config.QueueBytes' default: 64 MiB of payload per
+// shard, about 6,000 publishes of 10 KiB or a million of 64 bytes.
+const DefaultQueueBytes = 64 << 20
+
 const (
-	maxShards    = 1 << shardBits
+	maxShards    = 256
 	defaultSlots = 64
 )
 
-// Hub is the sharded connection table, membership and fan-out.
+var (
+	// ErrBusy: a shard's fan-out queue is over Config.QueueBytes.
+	ErrBusy = errors.New("shard: fan-out queue full")
+	// ErrTooManyChannels: Config.MaxChannels channels exist.
+	ErrTooManyChannels = errors.New("shard: channel limit reached")
+	// ErrStopped: the hub is stopped.
+	ErrStopped = errors.New("shard: hub stopped")
+	// ErrName: a channel name longer than 255 bytes.
+	ErrName = errors.New("shard: channel name too long")
+)
+
+// Hub is the sharded connection table, channel table and fan-out.
 type Hub struct {
 	cfg     Config
 	clock   *Clock
@@ -50,11 +82,13 @@ type Hub struct {
 	next    atomic.Uint32 // round-robin shard assignment for Add
 	seed    maphash.Seed
 	stripes [nStripes]stripe
+	nchan   atomic.Int64 // channels that exist, for MaxChannels
+	hist    histGlobal
 
 	// life guards the started/stopped transitions against Flush.
 	life    sync.RWMutex
 	started bool
-	stopped atomic.Bool // read by Publish under a stripe lock
+	stopped atomic.Bool // read by Publish and Subscribe under a stripe lock
 	quit    chan struct{}
 	wg      sync.WaitGroup
 }
@@ -66,10 +100,7 @@ func New(cfg Config) (*Hub, error) {
 	}
 	n := cfg.Shards
 	if n == 0 {
-		n = nextPow2(runtime.GOMAXPROCS(0))
-		if n > maxShards {
-			n = maxShards
-		}
+		n = min(nextPow2(runtime.GOMAXPROCS(0)), maxShards)
 	}
 	if n < 0 || n > maxShards || n&(n-1) != 0 {
 		return nil, fmt.Errorf("shard: Shards %d: want a power of two in [1, %d]", cfg.Shards, maxShards)
@@ -81,7 +112,15 @@ func New(cfg Config) (*Hub, error) {
 	if slots < 0 || slots > 1<<20 {
 		return nil, fmt.Errorf("shard: WheelSlots %d: want 1..%d", cfg.WheelSlots, 1<<20)
 	}
-	slots = nextPow2(slots)
+	if cfg.QueueBytes < 0 || cfg.MaxChannels < 0 {
+		return nil, fmt.Errorf("shard: QueueBytes %d, MaxChannels %d: want >= 0", cfg.QueueBytes, cfg.MaxChannels)
+	}
+	if cfg.QueueBytes == 0 {
+		cfg.QueueBytes = DefaultQueueBytes
+	}
+	if err := cfg.History.validate(); err != nil {
+		return nil, err
+	}
 	h := &Hub{
 		cfg:    cfg,
 		clock:  cfg.Clock,
@@ -92,11 +131,12 @@ func New(cfg Config) (*Hub, error) {
 	}
 	now := cfg.Clock.Now()
 	for i := range h.shards {
-		h.shards[i] = newShard(uint32(i), slots, now)
+		h.shards[i] = newShard(h, uint8(i), nextPow2(slots), now)
 	}
 	for i := range h.stripes {
-		h.stripes[i].m = make(map[string]*chanMeta)
+		h.stripes[i].tab.seed = h.seed
 	}
+	h.hist.init(cfg.History)
 	return h, nil
 }
 
@@ -109,7 +149,7 @@ func nextPow2(n int) int {
 }
 
 // Start starts the per-shard workers and hooks the wheels to the clock.
-// Fan-outs published before Start are written once it runs. Calling Start
+// Requests posted before Start are served once it runs. Calling Start
 // again, or after Stop, does nothing.
 func (h *Hub) Start() {
 	h.life.Lock()
@@ -126,8 +166,8 @@ func (h *Hub) Start() {
 	h.clock.attach(h)
 }
 
-// Stop stops the workers after the queued fan-outs are written. Publish
-// after Stop writes nothing and returns (0, 0). Safe to call more than once.
+// Stop stops the workers after what is queued has been served. Publish and
+// Subscribe after Stop return ErrStopped. Safe to call more than once.
 func (h *Hub) Stop() {
 	h.life.Lock()
 	if h.stopped.Load() {
@@ -140,7 +180,7 @@ func (h *Hub) Stop() {
 	h.clock.detach(h)
 	// A Publish that saw stopped == false still holds its stripe lock while
 	// it enqueues; cycling every stripe lock waits those out, so the final
-	// drain below sees their tasks.
+	// drain sees their work.
 	for i := range h.stripes {
 		h.stripes[i].mu.Lock()
 		h.stripes[i].mu.Unlock() //nolint:staticcheck // barrier
@@ -151,9 +191,9 @@ func (h *Hub) Stop() {
 	}
 }
 
-// Flush waits until every shard worker has processed what was queued before
-// the call (fan-outs and ticks). It returns at once if the hub is not
-// running. Not for callbacks.
+// Flush waits until every shard worker has served what was posted before
+// the call: control requests and publishes. It returns at once if the hub
+// is not running. Not for callbacks.
 func (h *Hub) Flush() {
 	h.life.RLock()
 	if !h.started || h.stopped.Load() {
@@ -163,11 +203,39 @@ func (h *Hub) Flush() {
 	var wg sync.WaitGroup
 	wg.Add(len(h.shards))
 	for _, s := range h.shards {
-		s.push(item{kind: kindBarrier, wg: &wg})
+		// A publish barrier is reached only after every earlier publish,
+		// and the worker serves the control inbox before each publish, so
+		// earlier control requests are served too.
+		s.pushPub(item{wg: &wg})
 	}
 	h.life.RUnlock()
 	wg.Wait()
 }
 
+// FlushContext is Flush bounded by ctx: it returns ctx.Err() if ctx ends
+// first (the workers still pass their barriers later, harmlessly).
+func (h *Hub) FlushContext(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		h.Flush()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Shards is the number of shards.
 func (h *Hub) Shards() int { return len(h.shards) }
+
+// contain runs after a recover() in the worker: it tells OnPanic.
+func (h *Hub) contain(where string, v any) {
+	if cb := h.cfg.OnPanic; cb != nil {
+		buf := make([]byte, 8<<10)
+		buf = buf[:runtime.Stack(buf, false)]
+		cb(where, v, buf)
+	}
+}

@@ -1,68 +1,163 @@
 package shard
 
-import "sync/atomic"
+import (
+	"sync"
+	"sync/atomic"
+)
 
-// Frames are the bytes of one publish, one per encoding class (0 binary
-// MessagePack, 1 text JSON). Immutable once returned by Builder.Build.
-type Frames [2][]byte
+// Class is what frame variant a subscriber receives: bit 0 the encoding
+// (0 MessagePack on binary frames, 1 JSON on text frames), bit 1 whether
+// the connection negotiated permessage-deflate.
+type Class uint8
 
-// Builder builds a publish's frames once its offset is known. need[e] says
-// whether any subscriber uses class e (build only those). It is called with
-// the channel's stripe lock held and must not call back into the Hub.
-type Builder interface {
-	Build(off uint64, need [2]bool) Frames
+// NClass is the number of classes.
+const NClass = 4
+
+// Payload is one publish's content. Frame builds the complete WebSocket
+// frame for class cls, once per class per publish, on whichever shard
+// worker first needs it (never under a lock that an event loop takes); it
+// may return nil if it cannot (that class's subscribers then miss this
+// offset), and it must not call the Hub. Size is the bytes charged to the
+// fan-out queue bound and the history memory (about the payload's size).
+type Payload interface {
+	Frame(cls Class, ch string, off uint64) []byte
+	Size() int
 }
 
-// task is one publish on its way through the shards' queues: the only
-// allocation Publish makes (besides what the Builder makes).
+// task is one publish on its way through the shards' queues, and, with
+// history on, a retained publication. Its frames are built lazily, each at
+// most once: built is a bitmask published after frames[c] is stored.
 type task struct {
-	frames     Frames
-	start      int64 // clock-relative monotonic ns, set only when OnFanout is
+	p          Payload
+	ch         *channel
+	off        uint64
+	size       int64
+	start      int64 // clock-relative ns, for OnFanout
 	pending    atomic.Int32
 	recipients atomic.Int64
+	built      atomic.Uint32
+	mu         sync.Mutex // serialises builds
+	frames     [NClass][]byte
+	at         uint32 // tick published (history TTL)
+	kept       bool   // in a history ring (under the stripe lock)
+	charged    int64  // history bytes charged for this task (under mu)
 }
 
-// Publish takes ch's next offset (offsets start at 1 and grow by one per
-// publish while the channel exists) and, if ch has subscribers, builds the
-// frames once and queues them to every shard holding subscribers. Per
-// channel, every recipient sees publishes in offset order.
-//
-// A channel without subscribers does not exist: Publish returns (0, 0)
-// and calls nothing. recipients is the subscriber count at publish time.
-//
-// The stripe lock is held across offset, Build and the enqueue on every
-// shard, so the per-shard queues receive one channel's publishes in offset
-// order; each worker drains its queue FIFO.
-func (h *Hub) Publish(ch []byte, b Builder) (off uint64, recipients int) {
-	st := &h.stripes[h.stripeOf(ch)]
-	st.mu.Lock()
-	meta := st.m[string(ch)]
-	if meta == nil || h.stopped.Load() {
-		st.mu.Unlock()
-		return 0, 0
+// frame returns t's frame for cls, building it on first use.
+func (h *Hub) frame(t *task, cls Class) []byte {
+	bit := uint32(1) << cls
+	if t.built.Load()&bit != 0 {
+		return t.frames[cls]
 	}
-	meta.off++
-	off = meta.off
-	t := &task{frames: b.Build(off, [2]bool{meta.subs[0] > 0, meta.subs[1] > 0})}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.built.Load()&bit == 0 {
+		t.frames[cls] = h.build(t, cls)
+		t.built.Or(bit)
+		if t.charged > 0 { // still retained: its frames count as history memory
+			n := int64(len(t.frames[cls]))
+			t.charged += n
+			h.hist.bytes.Add(n)
+		}
+	}
+	return t.frames[cls]
+}
+
+func (h *Hub) build(t *task, cls Class) (f []byte) {
+	defer func() {
+		if v := recover(); v != nil {
+			h.contain("Payload.Frame", v)
+			f = nil
+		}
+	}()
+	return t.p.Frame(cls, t.ch.name(), t.off)
+}
+
+// Publish takes ch's next offset and queues the publish to every shard
+// holding subscribers; their workers build the frames (once per class) and
+// write them. Per channel every recipient sees publishes in offset order.
+//
+// Without subscribers a channel exists only if history is on: then the
+// publish is retained (and the channel created, counting toward
+// MaxChannels); otherwise Publish returns offset 0 and does nothing.
+// Errors: ErrBusy (a shard's queue is over QueueBytes; nothing was taken),
+// ErrTooManyChannels, ErrStopped.
+//
+// The stripe lock is held across the offset, the history append and the
+// enqueue on every shard, so the queues receive one channel's publishes in
+// offset order; nothing expensive runs under it.
+func (h *Hub) Publish(ch []byte, p Payload) (uint64, error) {
+	if !validName(ch) {
+		return 0, ErrName
+	}
+	size := int64(p.Size())
+	st, c, hash := h.lockChannel(ch)
+	if h.stopped.Load() {
+		st.mu.Unlock()
+		return 0, ErrStopped
+	}
+	if c == nil {
+		if !h.hist.on {
+			st.mu.Unlock()
+			return 0, nil
+		}
+		var ok bool
+		if c, ok = h.create(st, hash, ch); !ok {
+			st.mu.Unlock()
+			return 0, ErrTooManyChannels
+		}
+	}
 	n := int32(0)
-	for _, m := range meta.mem {
-		if m != nil {
+	for g := &c.home; g != nil; g = g.next {
+		if g.cnt > 0 {
+			// A publish larger than the whole bound still goes through an
+			// empty queue, alone: its own size is not a backlog.
+			if q := h.shards[g.shard].qbytes.Load(); q > 0 && q+size > h.cfg.QueueBytes {
+				st.mu.Unlock()
+				return 0, ErrBusy
+			}
 			n++
 		}
 	}
+	c.off++
+	t := &task{p: p, ch: c, off: c.off, size: size}
 	t.pending.Store(n)
 	// Counted before any shard can write it, so a subscriber that has the
 	// message never sees a counter that does not yet.
 	st.publishes.Add(1)
-	if h.cfg.OnFanout != nil {
-		t.start = h.clock.mono()
+	if h.hist.on {
+		h.hist.keep(st, c, t, h.clock.Now())
 	}
-	for k, m := range meta.mem {
-		if m != nil {
-			h.shards[k].push(item{kind: kindPub, t: t, m: m})
+	if n > 0 {
+		if h.cfg.OnFanout != nil {
+			t.start = h.clock.mono()
+		}
+		for g := &c.home; g != nil; g = g.next {
+			if g.cnt > 0 {
+				s := h.shards[g.shard]
+				g.q.Add(1)
+				s.qbytes.Add(size)
+				s.pushPub(item{t: t, g: g})
+			}
 		}
 	}
-	recipients = int(meta.subs[0] + meta.subs[1])
+	off := c.off
 	st.mu.Unlock()
-	return off, recipients
+	return off, nil
+}
+
+// Position is a point in a channel's stream: an offset within an epoch.
+type Position struct {
+	Off   uint64
+	Epoch uint32
+}
+
+// Offset is ch's current position; false if the channel does not exist.
+func (h *Hub) Offset(ch []byte) (Position, bool) {
+	st, c, _ := h.lockChannel(ch)
+	defer st.mu.Unlock()
+	if c != nil {
+		return Position{c.off, c.epoch}, true
+	}
+	return Position{}, false
 }

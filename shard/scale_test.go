@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
@@ -21,8 +22,8 @@ func heapAlloc() uint64 {
 // subscribes all of them to one channel, publishes once, and removes them,
 // measuring the heap cost of a table entry and of a subscription.
 func TestMillionEntries(t *testing.T) {
-	if testing.Short() {
-		t.Skip("1M entries")
+	if testing.Short() || raceEnabled {
+		t.Skip("1M entries: run without -race and -short (.ci/run does)")
 	}
 	const (
 		n             = 1_000_000
@@ -37,19 +38,21 @@ func TestMillionEntries(t *testing.T) {
 		conns[i] = nullConn()
 		conns[i].Ctx = &state[i]
 	}
-	refs := make([]Ref, n)
+	links := make([]*Link, n)
 	clk := NewClock()
-	h := newTestHub(t, Config{Shards: 2, WheelSlots: 64, Clock: clk, OnTimer: func(c *poller.Conn, now uint32) {
+	h := newTestHub(t, Config{Shards: 2, WheelSlots: 64, Clock: clk, OnTimer: func(c *poller.Conn, now uint32) uint32 {
 		s := c.Ctx.(*fired)
 		s.count++
 		s.at = now
+		return 0
 	}})
 
 	base := heapAlloc()
 	start := time.Now()
-	for i := range refs {
-		refs[i] = h.Add(conns[i], 2+uint32(i%spread))
+	for i := range links {
+		links[i] = add(h, conns[i], 2+uint32(i%spread))
 	}
+	h.Flush()
 	addTook := time.Since(start)
 	perEntry := float64(heapAlloc()-base) / n
 
@@ -68,26 +71,29 @@ func TestMillionEntries(t *testing.T) {
 	ch := []byte("everyone")
 	before := heapAlloc()
 	start = time.Now()
-	for i, r := range refs {
-		if !h.Subscribe(r, ch, uint8(i&1)) {
-			t.Fatalf("subscribe %d failed", i)
+	for i, l := range links {
+		l.Reserve(1)
+		if err := h.Subscribe(l, ch, Class(i&1), nil, noAck{}); err != nil {
+			t.Fatalf("subscribe %d: %v", i, err)
 		}
 	}
+	h.Flush()
 	subTook := time.Since(start)
 	perSub := float64(heapAlloc()-before) / n
 
 	start = time.Now()
-	off, rcpt := h.Publish(ch, &staticBuilder{f: Frames{make([]byte, 64), make([]byte, 64)}})
+	off, err := h.Publish(ch, both(make([]byte, 64), make([]byte, 64)))
 	h.Flush()
 	pubTook := time.Since(start)
-	if st := h.Stats(); off != 1 || rcpt != n || st.Deliveries != n || st.Subscriptions != n {
-		t.Fatalf("publish to 1M: off %d recipients %d, stats %+v", off, rcpt, st)
+	if st := h.Stats(); off != 1 || err != nil || st.Deliveries != n || st.Subscriptions != n {
+		t.Fatalf("publish to 1M: off %d err %v, stats %+v", off, err, st)
 	}
 
 	start = time.Now()
-	for _, r := range refs {
-		h.Remove(r)
+	for _, l := range links {
+		h.Remove(l)
 	}
+	h.Flush()
 	removeTook := time.Since(start)
 	h.check(t)
 	if st := h.Stats(); st.Conns != 0 || st.Subscriptions != 0 || st.Channels != 0 {
@@ -103,4 +109,61 @@ func TestMillionEntries(t *testing.T) {
 		t.Fatalf("memory: %.1f B/entry (max %d), %.1f B/sub (max %d)", perEntry, maxEntryBytes, perSub, maxSubBytes)
 	}
 	runtime.KeepAlive(conns)
+}
+
+// TestMillionOwnChannels: 1,000,000 connections, each subscribed to a
+// channel of its own (the per-user channel of a chat or a game), at 2 and
+// at 64 shards: the whole cost of such a subscription (channel record, its
+// map entry and name, group, member entry, the connection's side) must
+// stay within maxOwnBytes whatever the shard count (issue 9).
+func TestMillionOwnChannels(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("1M channels: run without -race and -short (.ci/run does)")
+	}
+	const (
+		n           = 1_000_000
+		maxOwnBytes = 128
+	)
+	names := make([][]byte, n)
+	for i := range names {
+		names[i] = fmt.Appendf(nil, "user.%07d", i) // 12 bytes, like "user.<id>"
+	}
+	for _, shards := range []int{2, 64} {
+		t.Run(fmt.Sprintf("shards=%d", shards), func(t *testing.T) {
+			h := newTestHub(t, Config{Shards: shards})
+			links := make([]Link, n)
+			conns := make([]*poller.Conn, n)
+			for i := range links {
+				conns[i] = nullConn()
+				h.Add(&links[i], conns[i], 0)
+			}
+			h.Flush()
+			before := heapAlloc()
+			start := time.Now()
+			for i := range links {
+				links[i].Reserve(1)
+				if err := h.Subscribe(&links[i], names[i], 0, nil, noAck{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h.Flush()
+			took := time.Since(start)
+			per := float64(int64(heapAlloc())-int64(before)) / n
+			if st := h.Stats(); st.Channels != n || st.Subscriptions != n {
+				t.Fatalf("stats %+v", st)
+			}
+			t.Logf("shards %d: %.1f B per subscription on a channel of its own; Subscribe x1M %v", shards, per, took)
+			if per > maxOwnBytes {
+				t.Errorf("%.1f B per own-channel subscription, want <= %d", per, maxOwnBytes)
+			}
+			for i := range links {
+				h.Remove(&links[i])
+			}
+			h.Flush()
+			if st := h.Stats(); st.Channels != 0 || st.Subscriptions != 0 {
+				t.Fatalf("after Remove: %+v", st)
+			}
+			runtime.KeepAlive(conns)
+		})
+	}
 }

@@ -1,7 +1,5 @@
 package shard
 
-import "github.com/starling-ws/starling/poller"
-
 // wheel is a hashed timing wheel of one-second buckets threaded through the
 // shard's slot table: a bucket is the head index of a doubly linked list
 // whose links are the slots' prev/next fields, so arming, re-arming and
@@ -67,14 +65,14 @@ func (w *wheel) unlink(t []slot, i int32) {
 }
 
 // expire disarms the entries of tick k's bucket that are due by k and
-// appends their connections to out.
-func (w *wheel) expire(t []slot, k uint32, out []*poller.Conn) []*poller.Conn {
+// appends their slots to out.
+func (w *wheel) expire(t []slot, k uint32, out []int32) []int32 {
 	return w.expireBucket(t, k&w.mask, k, out)
 }
 
 // expireAll sweeps every bucket once for entries due by k: the catch-up
 // when the wheel is more than a full turn behind.
-func (w *wheel) expireAll(t []slot, k uint32, out []*poller.Conn) []*poller.Conn {
+func (w *wheel) expireAll(t []slot, k uint32, out []int32) []int32 {
 	for b := range w.heads {
 		out = w.expireBucket(t, uint32(b), k, out)
 	}
@@ -82,12 +80,12 @@ func (w *wheel) expireAll(t []slot, k uint32, out []*poller.Conn) []*poller.Conn
 }
 
 // expireBucket disarms bucket b's entries due by tick k (later rounds stay).
-func (w *wheel) expireBucket(t []slot, b, k uint32, out []*poller.Conn) []*poller.Conn {
+func (w *wheel) expireBucket(t []slot, b, k uint32, out []int32) []int32 {
 	for i := w.heads[b]; i >= 0; {
 		next := t[i].next
 		if t[i].due <= k {
 			w.unlink(t, i)
-			out = append(out, t[i].conn)
+			out = append(out, i)
 		}
 		i = next
 	}
