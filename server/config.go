@@ -3,22 +3,39 @@ package server
 import (
 	"fmt"
 	"log/slog"
+	"runtime"
 	"time"
+
+	"github.com/starling-ws/starling/shard"
 )
 
-// Config is the server's policy; cmd/ fills it from flags.
+// Config is the server's policy; cmd/ fills it from flags. Every bound
+// says what it bounds (docs/operations.md has the formulas).
 type Config struct {
 	Path             string        // upgrade path, e.g. "/ws"
 	MaxConns         int           // WebSocket connections; upgrades beyond get 503
-	MaxMessage       int           // largest (reassembled) message payload; 1009 beyond
+	MaxHandshakes    int           // connections accepted and not yet upgraded; beyond, 503 at once
+	MaxMessage       int           // largest (reassembled or converted) message payload; 1009 / err 413 beyond
 	MaxSubscriptions int           // channels per connection; err 429 beyond
+	MaxChannels      int           // channels that may exist at once; err 429 beyond
+	FanoutQueue      int64         // payload bytes queued for the shard workers, all shards together; err 429 beyond
+	PublishRate      int           // publishes per second per connection (a token bucket of one second); 0: no limit
 	PingInterval     time.Duration // server ping period, spread by jitter
 	PongTimeout      time.Duration // silence after a ping before the connection is closed
 	HandshakeTimeout time.Duration // from accept to a complete upgrade request
-	FragmentTimeout  time.Duration // from first fragment to the final one
+	FragmentTimeout  time.Duration // from the first byte of an incomplete frame or message to its end
 	CloseGrace       time.Duration // wait for the peer after we sent a close frame
 	Shards           int           // 0: next power of two >= GOMAXPROCS
-	Logger           *slog.Logger
+
+	// History (resume): the last HistorySize publications per channel, kept
+	// HistoryTTL, all channels within HistoryMemory; a sub may replay at
+	// most MaxReplay. HistorySize 0 turns history off.
+	HistorySize   int
+	HistoryTTL    time.Duration
+	HistoryMemory int64
+	MaxReplay     int
+
+	Logger *slog.Logger
 
 	// Optional observers (metrics): fan-out time per publish and how late
 	// each shard's wheel tick ran. Called without locks, once per publish
@@ -27,46 +44,115 @@ type Config struct {
 	OnTickLag func(d time.Duration)
 }
 
-// Defaults returns the documented defaults (see `starling serve -h`).
+// Defaults returns the documented defaults (see `starling serve -h`; the
+// reasons are in docs/operations.md).
 func Defaults() Config {
 	return Config{
 		Path:             "/ws",
 		MaxConns:         150000,
+		MaxHandshakes:    10000,
 		MaxMessage:       64 << 10,
 		MaxSubscriptions: 1024,
+		MaxChannels:      1 << 20,
+		FanoutQueue:      256 << 20,
+		PublishRate:      1000,
 		PingInterval:     25 * time.Second,
 		PongTimeout:      10 * time.Second,
 		HandshakeTimeout: 5 * time.Second,
 		FragmentTimeout:  10 * time.Second,
 		CloseGrace:       5 * time.Second,
+		HistorySize:      64,
+		HistoryTTL:       2 * time.Minute,
+		HistoryMemory:    128 << 20,
+		MaxReplay:        64,
 	}
 }
 
+// maxDuration bounds every duration setting: deadlines are kept as uint32
+// seconds on the coarse clock, and nothing here needs more than a day.
+const maxDuration = 24 * time.Hour
+
 // Validate names the offending setting by its flag name.
 func (c *Config) Validate() error {
+	durs := []struct {
+		name string
+		d    time.Duration
+	}{
+		{"-ping-interval", c.PingInterval}, {"-pong-timeout", c.PongTimeout},
+		{"-handshake-timeout", c.HandshakeTimeout}, {"-fragment-timeout", c.FragmentTimeout},
+		{"-close-grace", c.CloseGrace},
+	}
+	for _, d := range durs {
+		if d.d < time.Second || d.d > maxDuration {
+			return fmt.Errorf("%s must be in [1s, %v] (the wheel ticks once a second), got %v", d.name, maxDuration, d.d)
+		}
+	}
 	switch {
 	case len(c.Path) == 0 || c.Path[0] != '/':
 		return fmt.Errorf("-path must start with '/', got %q", c.Path)
-	case c.MaxConns < 1:
-		return fmt.Errorf("-max-conns must be >= 1, got %d", c.MaxConns)
+	case c.MaxConns < 1 || c.MaxConns > 1<<24:
+		return fmt.Errorf("-max-conns must be in [1, %d], got %d", 1<<24, c.MaxConns)
+	case c.MaxHandshakes < 1 || c.MaxHandshakes > 1<<24:
+		return fmt.Errorf("-max-handshakes must be in [1, %d], got %d", 1<<24, c.MaxHandshakes)
 	case c.MaxMessage < 125 || c.MaxMessage > 64<<20:
 		return fmt.Errorf("-max-message must be in [125, 64MiB], got %d", c.MaxMessage)
-	case c.MaxSubscriptions < 1 || c.MaxSubscriptions > 65535:
-		return fmt.Errorf("-max-subscriptions must be in [1, 65535], got %d", c.MaxSubscriptions)
-	case c.PingInterval < time.Second:
-		return fmt.Errorf("-ping-interval must be >= 1s (the wheel ticks once a second), got %v", c.PingInterval)
-	case c.PongTimeout < time.Second:
-		return fmt.Errorf("-pong-timeout must be >= 1s, got %v", c.PongTimeout)
-	case c.HandshakeTimeout < time.Second:
-		return fmt.Errorf("-handshake-timeout must be >= 1s, got %v", c.HandshakeTimeout)
-	case c.FragmentTimeout < time.Second:
-		return fmt.Errorf("-fragment-timeout must be >= 1s, got %v", c.FragmentTimeout)
-	case c.CloseGrace < time.Second:
-		return fmt.Errorf("-close-grace must be >= 1s, got %v", c.CloseGrace)
-	case c.Shards < 0 || c.Shards&(c.Shards-1) != 0:
-		return fmt.Errorf("-shards must be 0 (auto) or a power of two, got %d", c.Shards)
+	case c.MaxSubscriptions < 1 || c.MaxSubscriptions > shard.MaxSubscriptions-1:
+		return fmt.Errorf("-max-subscriptions must be in [1, %d], got %d", shard.MaxSubscriptions-1, c.MaxSubscriptions)
+	case c.MaxChannels < 1:
+		return fmt.Errorf("-max-channels must be >= 1, got %d", c.MaxChannels)
+	case c.FanoutQueue < int64(c.MaxMessage):
+		return fmt.Errorf("-max-fanout-queue must hold at least one -max-message (%d), got %d", c.MaxMessage, c.FanoutQueue)
+	case c.PublishRate < 0 || c.PublishRate > 1<<20:
+		return fmt.Errorf("-max-publish-rate must be in [0, %d] (0: no limit), got %d", 1<<20, c.PublishRate)
+	case c.Shards < 0 || c.Shards > 256 || c.Shards&(c.Shards-1) != 0:
+		return fmt.Errorf("-shards must be 0 (auto) or a power of two up to 256, got %d", c.Shards)
+	case c.HistorySize < 0 || c.HistorySize > 1<<20:
+		return fmt.Errorf("-history-size must be in [0, %d] (0: no history), got %d", 1<<20, c.HistorySize)
+	case c.MaxReplay < 0:
+		return fmt.Errorf("-max-replay must be >= 0, got %d", c.MaxReplay)
+	}
+	if c.HistorySize > 0 {
+		switch {
+		case c.HistoryTTL < time.Second || c.HistoryTTL > maxDuration:
+			return fmt.Errorf("-history-ttl must be in [1s, %v] with -history-size > 0, got %v", maxDuration, c.HistoryTTL)
+		case c.HistoryMemory < 1<<20:
+			return fmt.Errorf("-history-memory must be >= 1MiB with -history-size > 0, got %d", c.HistoryMemory)
+		}
 	}
 	return nil
+}
+
+// shards is the shard count the hub will have.
+func (c *Config) shards() int {
+	if c.Shards > 0 {
+		return c.Shards
+	}
+	n := 1
+	for n < runtime.GOMAXPROCS(0) && n < 256 {
+		n <<= 1
+	}
+	return n
+}
+
+// hubConfig is the shard hub's share of the policy.
+func (c *Config) hubConfig() shard.Config {
+	n := c.shards()
+	hc := shard.Config{
+		Shards:      n,
+		MaxChannels: c.MaxChannels,
+		// The bound is for all shards together; each shard takes its share,
+		// at least one message.
+		QueueBytes: max(c.FanoutQueue/int64(n), int64(c.MaxMessage)),
+	}
+	if c.HistorySize > 0 {
+		hc.History = shard.HistoryConfig{
+			Size:      c.HistorySize,
+			TTL:       secs(c.HistoryTTL),
+			Memory:    c.HistoryMemory,
+			MaxReplay: c.MaxReplay,
+		}
+	}
+	return hc
 }
 
 // secs converts a duration to whole wheel ticks (seconds), at least 1.

@@ -7,20 +7,40 @@ import (
 	"github.com/starling-ws/starling/poller"
 )
 
-// OnOpen registers a freshly accepted connection with its handshake deadline.
+// OnOpen registers a freshly accepted connection with its handshake
+// deadline. Beyond -max-handshakes connections still in their handshake, a
+// new one is answered 503 at once and holds nothing but its session until
+// the response is written.
 func (s *Server) OnOpen(c *poller.Conn) {
 	now := s.now()
 	ss := &session{pc: c, srv: s, opened: now}
 	ss.lastSeen.Store(now)
 	c.Ctx = ss
-	s.handshaking.Add(1)
+	defer func() {
+		if v := recover(); v != nil {
+			s.contain(ss, "OnOpen", v)
+		}
+	}()
+	n := s.handshaking.Add(1)
 	s.hub.Add(&ss.link, c, now+s.tHandshake)
+	if n > int64(s.cfg.MaxHandshakes) {
+		s.limitLog.hit("handshaking connections at -max-handshakes")
+		s.reject(ss, rejBusy, nil)
+	}
 }
+
+// rejBusy answers a connection beyond -max-handshakes.
+var rejBusy = &frame.Reject{Status: 503, Reason: "busy"}
 
 // OnData runs a connection's bytes through the handshake or the frame
 // decoder. b belongs to the engine and is unmasked in place.
 func (s *Server) OnData(c *poller.Conn, b []byte) {
 	ss := c.Ctx.(*session)
+	defer func() {
+		if v := recover(); v != nil {
+			s.contain(ss, "OnData", v)
+		}
+	}()
 	now := s.now()
 	if ss.lastSeen.Load() != now {
 		ss.lastSeen.Store(now)

@@ -29,6 +29,9 @@ func (ss *session) Message(text bool, p []byte) {
 		ss.replyErr(enc, e.ID, e.Code, e.Msg)
 		return
 	}
+	if testHookMessage != nil {
+		testHookMessage(&op)
+	}
 	switch op.Kind {
 	case frame.OpSub:
 		if !ss.link.Reserve(s.cfg.MaxSubscriptions) {
@@ -56,6 +59,11 @@ func (ss *session) Message(text bool, p []byte) {
 			ss.write(ack)
 		}
 	case frame.OpPub:
+		if !ss.allowPublish(s.cfg.PublishRate, s.now()) {
+			s.st.rated.add(fd, 1)
+			ss.replyErr(enc, op.ID, frame.CodeTooMany, "publish rate over -max-publish-rate")
+			return
+		}
 		off, code, msg := s.publish(fd, op.Ch, op.Data, enc)
 		if code != 0 {
 			ss.replyErr(enc, op.ID, code, msg)
@@ -67,6 +75,9 @@ func (ss *session) Message(text bool, p []byte) {
 		}
 	}
 }
+
+// testHookMessage, when set by a test (export_test.go), sees every op.
+var testHookMessage func(op *frame.Op)
 
 // class is the frame class this connection's msgs use for a subscription
 // made in enc.

@@ -28,6 +28,7 @@ type Server struct {
 	slowLog     rateLog
 	rejectLog   rateLog
 	limitLog    rateLog // -max-conns reached: its own line, not lost among other rejects
+	panicLog    rateLog // contained panics after the first (logged with its stack)
 }
 
 // New builds a server on eng and clock. The caller starts the clock,
@@ -53,14 +54,11 @@ func New(cfg Config, eng poller.Engine, clock *shard.Clock) (*Server, error) {
 	s.slowLog.init(cfg.Logger, "slow consumers closed (1008, outbound queue over -max-outbound)")
 	s.rejectLog.init(cfg.Logger, "handshakes rejected")
 	s.limitLog.init(cfg.Logger, "connection limit reached (-max-conns): upgrades answered 503")
-	hub, err := shard.New(shard.Config{
-		Shards:    cfg.Shards,
-		Clock:     clock,
-		OnTimer:   s.onTimer,
-		OnSlow:    s.onSlow,
-		OnFanout:  cfg.OnFanout,
-		OnTickLag: cfg.OnTickLag,
-	})
+	s.panicLog.init(cfg.Logger, "panics contained (connections closed with 1011)")
+	hc := cfg.hubConfig()
+	hc.Clock, hc.OnTimer, hc.OnSlow, hc.OnPanic = clock, s.onTimer, s.onSlow, s.onHubPanic
+	hc.OnFanout, hc.OnTickLag = cfg.OnFanout, cfg.OnTickLag
+	hub, err := shard.New(hc)
 	if err != nil {
 		return nil, fmt.Errorf("shards: %w", err)
 	}
@@ -100,6 +98,7 @@ func (s *Server) Close() error {
 	s.slowLog.flush()
 	s.rejectLog.flush()
 	s.limitLog.flush()
+	s.panicLog.flush()
 	return err
 }
 

@@ -46,6 +46,29 @@ type session struct {
 	opened    uint32        // clock tick of accept
 	nextPing  uint32        // clock tick a ping is due if the connection stays silent
 	pingSent  uint32        // clock tick of the outstanding ping; 0 if none
+	// The publish rate's token bucket (-max-publish-rate), owned by OnData:
+	// tokens left in the current tick. 8 bytes instead of a rate.Limiter's
+	// 80-odd per connection; a second's granularity is what a limit meant
+	// against floods needs.
+	pubTokens uint32
+	pubTick   uint32
+}
+
+// allowPublish takes one publish token, refilling the bucket (one second's
+// worth at most) when the clock has moved.
+func (s *session) allowPublish(rate int, now uint32) bool {
+	if rate == 0 {
+		return true
+	}
+	if now != s.pubTick {
+		s.pubTokens = uint32(min(int64(rate), int64(s.pubTokens)+int64(rate)*int64(now-s.pubTick)))
+		s.pubTick = now
+	}
+	if s.pubTokens == 0 {
+		return false
+	}
+	s.pubTokens--
+	return true
 }
 
 func packState(st uint32, by uint8, code uint16) uint32 { return st | uint32(by)<<8 | uint32(code)<<16 }

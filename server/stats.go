@@ -27,7 +27,7 @@ func (c *counter) load() (sum uint64) {
 
 // Reject reasons and close codes are small fixed sets so their counters are
 // arrays, not maps: no lock, no allocation.
-var RejectReasons = [...]string{"bad_request", "bad_method", "bad_version", "not_found", "too_large", "full", "timeout", "draining"}
+var RejectReasons = [...]string{"bad_request", "bad_method", "bad_version", "not_found", "too_large", "full", "timeout", "draining", "busy", "internal"}
 
 func rejectIndex(reason string) int {
 	for i, r := range RejectReasons {
@@ -39,7 +39,7 @@ func rejectIndex(reason string) int {
 }
 
 // CloseCodes are the close codes counted one by one; anything else is "other".
-var CloseCodes = [...]uint16{1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 0}
+var CloseCodes = [...]uint16{1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 4401, 4403, 0}
 
 func closeIndex(code uint16) int {
 	for i, c := range CloseCodes[:len(CloseCodes)-1] {
@@ -70,6 +70,8 @@ type stats struct {
 	repliesOut counter
 	publishes  counter
 	busy       counter // publishes refused: a fan-out queue was full
+	rated      counter // publishes refused: -max-publish-rate
+	panics     counter // panics contained
 	slow       counter
 	heartbeat  counter // closed for heartbeat silence
 	deadlines  counter // handshake / fragment deadline
@@ -88,6 +90,8 @@ type Stats struct {
 	RepliesOut        uint64
 	Publishes         uint64
 	PublishesRefused  uint64 // err 429: a fan-out queue over its bound
+	PublishesLimited  uint64 // err 429: -max-publish-rate
+	Panics            uint64 // panics contained (a bug; connection closed with 1011)
 	SlowConsumers     uint64
 	HeartbeatTimeouts uint64
 	DeadlineCloses    uint64
@@ -107,6 +111,8 @@ func (s *Server) Stats() Stats {
 		RepliesOut:        s.st.repliesOut.load(),
 		Publishes:         s.st.publishes.load(),
 		PublishesRefused:  s.st.busy.load(),
+		PublishesLimited:  s.st.rated.load(),
+		Panics:            s.st.panics.load(),
 		SlowConsumers:     s.st.slow.load(),
 		HeartbeatTimeouts: s.st.heartbeat.load(),
 		DeadlineCloses:    s.st.deadlines.load(),

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/starling-ws/starling/frame"
 	"github.com/starling-ws/starling/metrics"
 	"github.com/starling-ws/starling/poller"
 	"github.com/starling-ws/starling/server"
@@ -40,10 +41,18 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.engName, "engine", defaultEngine, "reactor engine: epoll (native, dense) or netpoll (cloudwego/netpoll)")
 	fs.IntVar(&c.engine.Loops, "loops", 0, "event loops for the epoll engine (0: GOMAXPROCS)")
 	fs.IntVar(&s.Shards, "shards", 0, "connection/channel shards, a power of two (0: next power of two >= GOMAXPROCS)")
-	fs.IntVar(&s.MaxConns, "max-conns", s.MaxConns, "WebSocket connections; upgrades beyond get 503")
-	fs.IntVar(&s.MaxMessage, "max-message", s.MaxMessage, "largest message payload in bytes (reassembled); larger closes with 1009")
-	fs.IntVar(&c.engine.MaxOutbound, "max-outbound", poller.DefaultMaxOutbound, "unsent bytes queued per connection; past it the client is closed with 1008")
-	fs.IntVar(&s.MaxSubscriptions, "max-subscriptions", s.MaxSubscriptions, "channels one connection may subscribe to")
+	fs.IntVar(&s.MaxConns, "max-conns", s.MaxConns, "WebSocket connections; upgrades beyond get 503 (memory: N x idle cost, docs/memory.md)")
+	fs.IntVar(&s.MaxHandshakes, "max-handshakes", s.MaxHandshakes, "connections accepted and not yet upgraded; beyond, 503 at once (memory: N x 8 KiB worst case)")
+	fs.IntVar(&s.MaxMessage, "max-message", s.MaxMessage, "largest message payload in bytes (reassembled, or converted between encodings); larger closes with 1009 (a pub converting larger: err 413)")
+	fs.IntVar(&c.engine.MaxOutbound, "max-outbound", poller.DefaultMaxOutbound, "unsent bytes queued per connection; past it the client is closed with 1008 (memory: slow connections x this)")
+	fs.IntVar(&s.MaxSubscriptions, "max-subscriptions", s.MaxSubscriptions, "channels one connection may subscribe to; err 429 beyond (memory: N x 16-24 B, more for channels of their own)")
+	fs.IntVar(&s.MaxChannels, "max-channels", s.MaxChannels, "channels that may exist at once; err 429 beyond (memory: N x 128 B)")
+	fs.Var(bytesValue{&s.FanoutQueue}, "max-fanout-queue", "payload bytes of publishes queued for the fan-out, all shards together; err 429 beyond (e.g. 256MiB)")
+	fs.IntVar(&s.PublishRate, "max-publish-rate", s.PublishRate, "publishes per second per connection (token bucket of one second); err 429 beyond; 0: no limit")
+	fs.IntVar(&s.HistorySize, "history-size", s.HistorySize, "publications kept per channel for resume (0: no history)")
+	fs.DurationVar(&s.HistoryTTL, "history-ttl", s.HistoryTTL, "how long a publication is kept, and a channel outlives its last subscriber")
+	fs.Var(bytesValue{&s.HistoryMemory}, "history-memory", "bytes of kept publications, all channels together; oldest evicted first (e.g. 128MiB)")
+	fs.IntVar(&s.MaxReplay, "max-replay", s.MaxReplay, "publications one sub may replay (since); a larger gap answers recovered:false")
 	fs.DurationVar(&s.PingInterval, "ping-interval", s.PingInterval, "server ping period for idle connections (spread by jitter)")
 	fs.DurationVar(&s.PongTimeout, "pong-timeout", s.PongTimeout, "close a connection this long after an unanswered ping")
 	fs.DurationVar(&s.HandshakeTimeout, "handshake-timeout", s.HandshakeTimeout, "time from accept to a complete upgrade request")
@@ -61,17 +70,26 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 const defaultEngine = "epoll"
 
 func (c *serveConfig) validate() error {
+	if _, _, err := net.SplitHostPort(c.engine.Addr); err != nil {
+		return fmt.Errorf("-addr must be host:port (\":8080\" for every address), got %q", c.engine.Addr)
+	}
 	if c.engName != "epoll" && c.engName != "netpoll" {
 		return fmt.Errorf("-engine must be epoll or netpoll, got %q", c.engName)
 	}
-	if c.engine.Loops < 0 {
-		return fmt.Errorf("-loops must be >= 0, got %d", c.engine.Loops)
+	if c.engine.Loops < 0 || c.engine.Loops > 256 {
+		return fmt.Errorf("-loops must be in [0, 256] (0: GOMAXPROCS), got %d", c.engine.Loops)
 	}
-	if c.engine.MaxOutbound < 1024 {
-		return fmt.Errorf("-max-outbound must be >= 1024, got %d", c.engine.MaxOutbound)
+	if c.engine.MaxOutbound < 1024 || c.engine.MaxOutbound > 1<<30 {
+		return fmt.Errorf("-max-outbound must be in [1024, 1GiB], got %d", c.engine.MaxOutbound)
 	}
-	if c.drain < 0 {
-		return fmt.Errorf("-drain-timeout must be >= 0, got %v", c.drain)
+	// One msg frame must fit the queue: a frame larger than the bound would
+	// close every subscriber that is merely reading it (issue 14).
+	if need := c.server.MaxMessage + frame.MaxMsgOverhead + frame.MaxChannel; c.engine.MaxOutbound < need {
+		return fmt.Errorf("-max-outbound (%d) must hold one -max-message frame (%d + %d bytes of framing)",
+			c.engine.MaxOutbound, c.server.MaxMessage, need-c.server.MaxMessage)
+	}
+	if c.drain < 0 || c.drain > time.Hour {
+		return fmt.Errorf("-drain-timeout must be in [0, 1h], got %v", c.drain)
 	}
 	if _, err := parseLevel(c.logLevel); err != nil {
 		return err
@@ -114,6 +132,10 @@ func serveMain(args []string) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "starling serve: unexpected argument %q (flags only; see -h)\n", fs.Arg(0))
 		return 2
 	}
 	if err := cfg.validate(); err != nil {

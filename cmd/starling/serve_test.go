@@ -7,10 +7,43 @@ import (
 	"testing"
 )
 
-// Every bad flag value is refused with an error that names the flag.
+// badServeValues lists, for every serve flag, values that must be refused
+// (exit 2 with an error naming the flag). TestServeFlagErrorsNameTheFlag
+// fails for a flag missing here, so a new flag must say what is bad for it.
+var badServeValues = map[string][]string{
+	"addr":              {"nonsense", "host:port:extra"},
+	"path":              {"ws", ""},
+	"engine":            {"kqueue"},
+	"loops":             {"-1", "300"},
+	"shards":            {"3", "512", "-2"},
+	"max-conns":         {"0", "many", "99999999999"},
+	"max-handshakes":    {"0", "-5"},
+	"max-message":       {"10", "100000000"},
+	"max-outbound":      {"10", "5000000000", "2000"}, // 2000: cannot hold one -max-message frame
+	"max-subscriptions": {"0", "65536"},
+	"max-channels":      {"0"},
+	"max-fanout-queue":  {"10", "-1", "lots"},
+	"max-publish-rate":  {"-1", "9999999999"},
+	"history-size":      {"-1", "9999999999"},
+	"history-ttl":       {"0s", "100000h"},
+	"history-memory":    {"1KiB", "x"},
+	"max-replay":        {"-1"},
+	"ping-interval":     {"10ms", "200000h"},
+	"pong-timeout":      {"0s", "876000h"},
+	"handshake-timeout": {"0s", "48h"},
+	"fragment-timeout":  {"0s", "25h"},
+	"close-grace":       {"0s", "100000h"},
+	"drain-timeout":     {"-1s", "2h"},
+	"log-level":         {"loud"},
+	"log-format":        {"xml"},
+	"admin-addr":        {"nonsense"},
+	"pprof":             {"=maybe"}, // a bool flag takes its value as -pprof=v
+}
+
+// Every bad flag value is refused with an error that names the flag, and
+// serve exits 2 for it.
 func TestServeFlagErrorsNameTheFlag(t *testing.T) {
-	f := func(args []string, flagName string) {
-		t.Helper()
+	parse := func(args []string) error {
 		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
 		cfg := serveFlags(fs)
@@ -18,36 +51,47 @@ func TestServeFlagErrorsNameTheFlag(t *testing.T) {
 		if err == nil {
 			err = cfg.validate()
 		}
-		if err == nil {
-			t.Fatalf("%v: accepted", args)
+		return err
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	serveFlags(fs)
+	fs.VisitAll(func(f *flag.Flag) {
+		bad, ok := badServeValues[f.Name]
+		if !ok {
+			t.Errorf("-%s: no bad values listed in badServeValues", f.Name)
+			return
 		}
-		if !strings.Contains(err.Error(), flagName) {
-			t.Fatalf("%v: error %q does not name %s", args, err, flagName)
+		for _, v := range bad {
+			args := []string{"-" + f.Name, v}
+			if strings.HasPrefix(v, "=") {
+				args = []string{"-" + f.Name + v}
+			}
+			err := parse(args)
+			if err == nil {
+				t.Errorf("%v: accepted", args)
+				continue
+			}
+			if !strings.Contains(err.Error(), "-"+f.Name) {
+				t.Errorf("%v: error %q does not name -%s", args, err, f.Name)
+			}
+			if code := serveMain(args); code != 2 {
+				t.Errorf("%v: exit %d, want 2", args, code)
+			}
+		}
+	})
+	for name := range badServeValues {
+		if fs.Lookup(name) == nil {
+			t.Errorf("badServeValues lists -%s, which serve does not have", name)
 		}
 	}
-	f([]string{"-engine", "kqueue"}, "-engine")
-	f([]string{"-loops", "-1"}, "-loops")
-	f([]string{"-max-outbound", "10"}, "-max-outbound")
-	f([]string{"-drain-timeout", "-1s"}, "-drain-timeout")
-	f([]string{"-log-level", "loud"}, "-log-level")
-	f([]string{"-log-format", "xml"}, "-log-format")
-	f([]string{"-path", "ws"}, "-path")
-	f([]string{"-max-conns", "0"}, "-max-conns")
-	f([]string{"-max-message", "10"}, "-max-message")
-	f([]string{"-max-subscriptions", "0"}, "-max-subscriptions")
-	f([]string{"-ping-interval", "10ms"}, "-ping-interval")
-	f([]string{"-pong-timeout", "0s"}, "-pong-timeout")
-	f([]string{"-handshake-timeout", "0s"}, "-handshake-timeout")
-	f([]string{"-fragment-timeout", "0s"}, "-fragment-timeout")
-	f([]string{"-close-grace", "0s"}, "-close-grace")
-	f([]string{"-shards", "3"}, "-shards")
-	f([]string{"-admin-addr", "nonsense"}, "-admin-addr")
-	f([]string{"-admin-addr", "", "-pprof"}, "-pprof")
-	f([]string{"-max-conns", "many"}, "-max-conns") // parse error from package flag
-
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	cfg := serveFlags(fs)
-	if err := fs.Parse(nil); err != nil || cfg.validate() != nil {
-		t.Fatalf("defaults rejected: %v %v", err, cfg.validate())
+	// The pprof dependency on the admin listener.
+	if err := parse([]string{"-admin-addr", "", "-pprof"}); err == nil || !strings.Contains(err.Error(), "-pprof") {
+		t.Errorf("-pprof without an admin listener: %v", err)
+	}
+	if code := serveMain([]string{"-max-conns", "10", "stray"}); code != 2 {
+		t.Errorf("a stray argument: exit %d, want 2", code)
+	}
+	if err := parse(nil); err != nil {
+		t.Fatalf("defaults rejected: %v", err)
 	}
 }

@@ -65,11 +65,20 @@ func UpgradeRequestVersion(path, version string) string {
 // Frame builds a masked client frame.
 func Frame(op ws.OpCode, fin bool, p []byte) []byte { return wsframe.AppendClient(nil, op, fin, p) }
 
-// Conn is the raw client. Every read and write has a 5 s deadline.
+// Conn is the raw client. Every read and write has a deadline: Timeout,
+// or 5 s when it is zero.
 type Conn struct {
-	T  testing.TB
-	C  net.Conn
-	BR *bufio.Reader
+	T       testing.TB
+	C       net.Conn
+	BR      *bufio.Reader
+	Timeout time.Duration
+}
+
+func (r *Conn) deadline() time.Time {
+	if r.Timeout > 0 {
+		return time.Now().Add(r.Timeout)
+	}
+	return time.Now().Add(5 * time.Second)
 }
 
 // Dial connects to addr; the socket is closed when the test ends.
@@ -114,7 +123,7 @@ func (r *Conn) Request(path, version string) int {
 // ReadResponse reads an HTTP response head.
 func (r *Conn) ReadResponse() *http.Response {
 	r.T.Helper()
-	r.C.SetReadDeadline(time.Now().Add(5 * time.Second))
+	r.C.SetReadDeadline(r.deadline())
 	resp, err := http.ReadResponse(r.BR, nil)
 	if err != nil {
 		r.T.Fatalf("read response: %v", err)
@@ -125,7 +134,7 @@ func (r *Conn) ReadResponse() *http.Response {
 // Write sends raw bytes.
 func (r *Conn) Write(b []byte) {
 	r.T.Helper()
-	r.C.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	r.C.SetWriteDeadline(r.deadline())
 	if _, err := r.C.Write(b); err != nil {
 		r.T.Fatalf("write: %v", err)
 	}
@@ -155,7 +164,7 @@ func (r *Conn) SendMP(v any) {
 // Next reads one server frame (server frames are never masked).
 func (r *Conn) Next() (ws.Header, []byte) {
 	r.T.Helper()
-	r.C.SetReadDeadline(time.Now().Add(5 * time.Second))
+	r.C.SetReadDeadline(r.deadline())
 	h, err := ws.ReadHeader(r.BR)
 	if err != nil {
 		r.T.Fatalf("read header: %v", err)
@@ -249,7 +258,7 @@ func (r *Conn) ExpectClose(code ws.StatusCode) {
 // ExpectEOF checks the server ended the TCP connection.
 func (r *Conn) ExpectEOF() {
 	r.T.Helper()
-	r.C.SetReadDeadline(time.Now().Add(5 * time.Second))
+	r.C.SetReadDeadline(r.deadline())
 	buf := make([]byte, 512)
 	for {
 		_, err := r.BR.Read(buf)
