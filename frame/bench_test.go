@@ -104,12 +104,13 @@ func BenchmarkParseUpgrade(b *testing.B) {
 	dst := make([]byte, 0, 256)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(req)))
+	var u Upgrade
 	for b.Loop() {
-		n, key, rej := ParseUpgrade(req, "/ws")
+		n, rej := ParseUpgrade(req, "/ws", &u)
 		if rej != nil {
 			b.Fatal(rej)
 		}
-		dst = AppendAccept(dst[:0], key)
+		dst = AppendAccept(dst[:0], u.Key)
 		Sink = n + len(dst)
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"hash/fnv"
 	"math/rand/v2"
+	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/gobwas/ws"
 	"github.com/vmihailenco/msgpack/v5"
@@ -67,30 +69,47 @@ func FuzzParseUpgrade(f *testing.F) {
 	f.Add(replace("Sec-WebSocket-Version", "Sec-WebSocket-Version: 8"), "/ws")
 	f.Add(without("Host"), "/")
 	f.Add([]byte("GET / HTTP/1.0\r\n\r\n"), "/")
+	// Issue 14 item 9: version overflow, whitespace before the colon.
+	f.Add(replace("GET", "GET /ws HTTP/1.18446744073709551617"), "/ws")
+	f.Add(replace("Host", "Host : example.com"), "/ws")
+	f.Add(replace("GET", "GET /ws?a=b&token=x HTTP/1.1"), "/ws")
+	f.Add(goodRequest("Origin: https://a", "Authorization: Bearer x", "Sec-WebSocket-Protocol: p",
+		"Sec-WebSocket-Extensions: permessage-deflate", "X-Forwarded-For: 1.2.3.4", "X-Forwarded-For: 5.6.7.8"), "/ws")
+	f.Add(goodRequest("Origin: a", "Origin: b"), "/ws")
+	f.Add(goodRequest(strings.Repeat("X-Forwarded-For: 1.1.1.1\r\n", MaxHeaderValues)+"X-Forwarded-For: 2.2.2.2"), "/ws")
 	f.Fuzz(func(t *testing.T, data []byte, path string) {
-		n, key, rej := ParseUpgrade(data, path)
+		var u Upgrade
+		n, rej := ParseUpgrade(data, path, &u)
 		switch {
 		case rej != nil:
-			if n != 0 || key != nil {
-				t.Fatalf("reject with n=%d key=%q", n, key)
+			if n != 0 {
+				t.Fatalf("reject with n=%d", n)
 			}
 		case n > 0:
-			if n > len(data) || n > MaxRequest || !bytes.HasSuffix(data[:n], []byte("\r\n\r\n")) || !validKey(key) {
-				t.Fatalf("accept with n=%d key=%q", n, key)
+			if n > len(data) || n > MaxRequest || !bytes.HasSuffix(data[:n], []byte("\r\n\r\n")) || !validKey(u.Key[:]) {
+				t.Fatalf("accept with n=%d key=%q", n, u.Key)
 			}
-			if !bytes.Contains(data[:n], key) {
+			if !bytes.Contains(data[:n], u.Key[:]) {
 				t.Fatal("key not from the request")
 			}
+			// Every span lies inside the request head.
+			spans := append([][]byte{u.Origin, u.Authorization, u.Query, u.Protocol}, u.Extensions.All()...)
+			for _, s := range append(spans, u.ForwardedFor.All()...) {
+				if s != nil && !within(s, data[:n]) {
+					t.Fatalf("span %q not inside the request head", s)
+				}
+			}
 		default:
-			if key != nil || len(data) >= MaxRequest {
-				t.Fatalf("wait with key=%q len=%d", key, len(data))
+			if len(data) >= MaxRequest {
+				t.Fatalf("wait with len=%d", len(data))
 			}
 		}
 		// A verdict, once reached on a prefix, never changes.
 		rng := rngFor(data)
 		for range 4 {
 			k := rng.IntN(len(data) + 1)
-			pn, _, prej := ParseUpgrade(data[:k], path)
+			var pu Upgrade
+			pn, prej := ParseUpgrade(data[:k], path, &pu)
 			if prej == nil && pn == 0 {
 				continue
 			}
@@ -99,6 +118,13 @@ func FuzzParseUpgrade(f *testing.F) {
 			}
 		}
 	})
+}
+
+// within reports whether s is a subslice of b (same memory).
+func within(s, b []byte) bool {
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(s)))
+	return p >= start && p+uintptr(len(s)) <= start+uintptr(len(b))
 }
 
 func FuzzDecodeOp(f *testing.F) {

@@ -61,13 +61,14 @@ func serveOne(t *testing.T, c net.Conn) {
 			return
 		}
 		buf = append(buf, rd[:n]...)
-		hn, key, rej := ParseUpgrade(buf, "/ws")
+		var u Upgrade
+		hn, rej := ParseUpgrade(buf, "/ws", &u)
 		if rej != nil {
 			c.Write(AppendReject(nil, rej))
 			return
 		}
 		if hn > 0 {
-			c.Write(AppendAccept(nil, key))
+			c.Write(AppendAccept(nil, u.Key))
 			rest = buf[hn:]
 			break
 		}
