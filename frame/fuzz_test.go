@@ -33,6 +33,15 @@ func FuzzDecoder(f *testing.F) {
 		{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4},
 		{0x82, 0xfe, 0xff, 0xff, 1, 2, 3, 4, 5},
 		{},
+		// Issue 14 item 6: registered close codes 1012-1014.
+		frm(ws.OpClose, true, closeBody(1012, "restart")),
+		frm(ws.OpClose, true, closeBody(1013, "")),
+		frm(ws.OpClose, true, closeBody(1014, "gw")),
+		// Issue 14 item 3: a FIN frame announcing more than arrives.
+		frm(ws.OpBinary, true, bytes.Repeat([]byte{9}, 600))[:500],
+		// Issue 9: a message at the bound split over fragments and pings.
+		cat(frm(ws.OpBinary, false, bytes.Repeat([]byte{3}, 700)), frm(ws.OpPing, true, bytes.Repeat([]byte{4}, 125)),
+			frm(ws.OpContinuation, true, bytes.Repeat([]byte{5}, 599))),
 	}
 	for i, s := range seeds {
 		f.Add(s, uint16(i*100))
@@ -43,6 +52,9 @@ func FuzzDecoder(f *testing.F) {
 		if whole.buffered != 0 {
 			t.Fatalf("Buffered() = %d after Release", whole.buffered)
 		}
+		if whole.peak > max+bufSlack {
+			t.Fatalf("held %d bytes with max %d", whole.peak, max)
+		}
 		rng := rngFor(data)
 		for range 4 {
 			cuts := randomCuts(rng, len(data), 1+rng.IntN(8))
@@ -52,6 +64,9 @@ func FuzzDecoder(f *testing.F) {
 			}
 			if got.buffered != 0 {
 				t.Fatalf("Buffered() = %d after Release", got.buffered)
+			}
+			if got.peak > max+bufSlack {
+				t.Fatalf("cuts %v: held %d bytes with max %d", cuts, got.peak, max)
 			}
 		}
 		if len(data) <= 256 {
