@@ -152,6 +152,8 @@ func FuzzDecodeOp(f *testing.F) {
 	for _, b := range [][]byte{
 		mpMap("op", "sub", "ch", "news"), mpMap("op", "pub", "ch", "x", "id", 5, "data", rawMP(mpVal(map[string]any{"a": []any{1, "b", []byte{1}}}))),
 		mpMap("op", "pub", "ch", "x", "data", rawMP{0xd4, 1, 1}), mpMap(1, 2, "op", "unsub", "ch", "y"), {0xc1}, {0xdf, 0xff, 0xff, 0xff, 0xff},
+		// Issue 14 item 9: an ext (timestamp) id.
+		mpMap("op", "sub", "ch", "x", "id", rawMP{0xd6, 0xff, 0, 0, 0, 1}),
 	} {
 		f.Add(b, false)
 	}
@@ -188,6 +190,11 @@ func FuzzDecodeOp(f *testing.F) {
 		}
 		if (op.ID != nil && !oneValue(op.ID)) || (op.HasData && !oneValue(op.Data)) {
 			t.Fatalf("id %q / data %q not one value", op.ID, op.Data)
+		}
+		if enc == MsgPack && op.ID != nil {
+			if c := op.ID[0]; c >= 0xc7 && c <= 0xc9 || c >= 0xd4 && c <= 0xd8 {
+				t.Fatalf("ext id %x accepted", op.ID)
+			}
 		}
 		AppendAck(nil, enc, op.ID)
 		AppendErr(nil, enc, op.ID, 400, "x")

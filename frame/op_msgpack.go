@@ -41,7 +41,10 @@ func decodeMsgPack(p []byte, f *opFields) *OpError {
 				s, _, ok := mpStr(p, vs)
 				f.hasCh, f.chIsStr, f.ch = true, ok, s
 			case "id":
-				if c := v[0]; c >= 0x80 && c <= 0x9f || c >= 0xdc && c <= 0xdf {
+				// Containers and ext values (timestamps included) are not
+				// scalars (docs/protocol.md); an ext id could not be echoed
+				// to a JSON reply either.
+				if c := v[0]; c >= 0x80 && c <= 0x9f || c >= 0xdc && c <= 0xdf || c >= 0xc7 && c <= 0xc9 || c >= 0xd4 && c <= 0xd8 {
 					return errIDNotScalar
 				}
 				f.id = v
