@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"hash/fnv"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -225,6 +226,105 @@ func FuzzDecodeOp(f *testing.F) {
 			if to == JSON && !json.Valid(fr.Payload) || to == MsgPack && mpSkip(fr.Payload, 0) != len(fr.Payload) {
 				t.Fatalf("output payload %q malformed", fr.Payload)
 			}
+		}
+	})
+}
+
+// FuzzTranscode converts arbitrary bytes both ways. Whatever converts
+// means what the libraries mean, converts back, and reaches a fixed point
+// (msgpack -> json -> msgpack is the canonical form and stays it); the
+// counting walk agrees with the emitting one; a limit is never passed,
+// not even by the buffer's growth.
+func FuzzTranscode(f *testing.F) {
+	mp1, js1 := benchPayload(1 << 10)
+	mpE, jsE := emptyMaps(1000)
+	for _, s := range []struct {
+		data []byte
+		json bool
+	}{
+		{mp1, false}, {js1, true}, {mpE, false}, {jsE, true},
+		// Issue 14 item 2: a str of 0xff bytes, and of control bytes (6x).
+		{mpVal(string(bytes.Repeat([]byte{0xff}, 1000))), false},
+		{mpVal(string(bytes.Repeat([]byte{0x01}, 1000))), false},
+		// Issue 14 item 9: two invalid-UTF-8 keys that became duplicates.
+		{mpMap("\xff", 1, "\xfe", 2), false},
+		{[]byte{0xd6, 0xff, 0, 0, 0, 1}, false}, // a timestamp
+		{[]byte{0x92, 0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 1, 0xca, 0x80, 0, 0, 0}, false},
+		{mpVal([]any{-1, 1 << 40, uint64(1 << 63), 1.5, float32(0.1), []byte("bin"), map[string]any{"k": nil}}), false},
+		{nest(64, []byte{0x81, 0xa1, 'k'}, 0xc0), false},
+		{[]byte(`{"b":[1,-0,1e400],"a":"\ud83d"}`), true},
+		{[]byte(`[1e21,1e-7,18446744073709551616,-9223372036854775808,0.1,"\u0000\"\\"]`), true},
+		{[]byte(strings.Repeat("[", 256) + strings.Repeat("]", 256)), true},
+		{[]byte("[" + strings.Repeat("0,", 20) + "0]"), true},
+	} {
+		f.Add(s.data, s.json, uint16(len(s.data)))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, isJSON bool, limitSel uint16) {
+		from, to := MsgPack, JSON
+		if isJSON {
+			from, to = JSON, MsgPack
+		}
+		out, err := transcodeBoth(t, data, from, math.MaxInt)
+
+		// Limited: the same outcome within the limit, 413 beyond it, and
+		// the buffer never grows past it.
+		limit := int(limitSel)
+		lim, lerr := AppendTranscoded(make([]byte, 0, limit), data, from, limit)
+		switch {
+		case cap(lim) != limit:
+			t.Fatalf("limit %d: buffer grew to %d", limit, cap(lim))
+		case err == nil && len(out) <= limit && (lerr != nil || !bytes.Equal(lim, out)):
+			t.Fatalf("limit %d, size %d: %v", limit, len(out), lerr)
+		case err == nil && len(out) > limit && lerr != errConvTooLarge:
+			t.Fatalf("limit %d, size %d: %v, want too large", limit, len(out), lerr)
+		case err != nil && lerr != err && lerr != errConvTooLarge:
+			t.Fatalf("limit %d: %v, unbounded %v", limit, lerr, err)
+		}
+
+		if err != nil {
+			// "Malformed" agrees with the validators the op decoder uses.
+			if err == errConvMalformed && (isJSON && json.Valid(data) || !isJSON && mpSkip(data, 0) == len(data)) {
+				t.Fatalf("well-formed input called malformed: %q", data)
+			}
+			return
+		}
+		if isJSON && !json.Valid(data) || !isJSON && mpSkip(data, 0) != len(data) {
+			t.Fatalf("malformed input converted: %q", data)
+		}
+		if to == JSON && !json.Valid(out) || to == MsgPack && mpSkip(out, 0) != len(out) {
+			t.Fatalf("output malformed: %q", out)
+		}
+		if isJSON && !sameMPJSON(t, out, data) || !isJSON && !sameMPJSON(t, data, out) {
+			t.Fatalf("%q converted to %q: not the same value", data, out)
+		}
+		back, err := transcodeBoth(t, out, to, math.MaxInt)
+		if err == errConvDepth && isJSON {
+			return // JSON may nest deeper than MessagePack converts back
+		}
+		if err != nil {
+			t.Fatalf("output %q does not convert back: %v", out, err)
+		}
+		if isJSON {
+			// back is JSON as MessagePack data converts to: it is at its
+			// fixed point (1.0 came out as 1 and stays 1).
+			mp2, err := transcodeBoth(t, back, JSON, math.MaxInt)
+			if err != nil {
+				t.Fatalf("%s does not convert: %v", back, err)
+			}
+			if js2, err := transcodeBoth(t, mp2, MsgPack, math.MaxInt); err != nil || !bytes.Equal(js2, back) {
+				t.Fatalf("json %s -> %x -> %s (%v)", back, mp2, js2, err)
+			}
+			return
+		}
+		// msgpack -> json -> msgpack is the canonical form: converting it
+		// again changes neither it nor its JSON.
+		js2, err := transcodeBoth(t, back, MsgPack, math.MaxInt)
+		if err != nil || !bytes.Equal(js2, out) {
+			t.Fatalf("canonical %x -> %s, want %s (%v)", back, js2, out, err)
+		}
+		canon, err := transcodeBoth(t, js2, JSON, math.MaxInt)
+		if err != nil || !bytes.Equal(canon, back) {
+			t.Fatalf("canonical form not stable: %x -> %x (%v)", back, canon, err)
 		}
 	})
 }

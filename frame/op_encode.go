@@ -245,18 +245,7 @@ func mpStrLen(n int) int {
 
 // appendMPStr appends s as a MessagePack str in its shortest form.
 func appendMPStr[T ~string | ~[]byte](dst []byte, s T) []byte {
-	switch n := len(s); {
-	case n < 32:
-		dst = append(dst, 0xa0|byte(n))
-	case n <= 0xff:
-		dst = append(dst, 0xd9, byte(n))
-	case n <= 0xffff:
-		dst = append(dst, 0xda)
-		dst = binary.BigEndian.AppendUint16(dst, uint16(n))
-	default:
-		dst = append(dst, 0xdb)
-		dst = binary.BigEndian.AppendUint32(dst, uint32(n))
-	}
+	dst = appendMPStrHeader(dst, len(s))
 	for i := 0; i < len(s); i++ {
 		dst = append(dst, s[i])
 	}

@@ -174,15 +174,7 @@ func mpSkip(p []byte, i int) int {
 		if len(p)-i < w {
 			return -1
 		}
-		var n uint64
-		switch w {
-		case 1:
-			n = uint64(p[i])
-		case 2:
-			n = uint64(binary.BigEndian.Uint16(p[i:]))
-		case 4:
-			n = uint64(binary.BigEndian.Uint32(p[i:]))
-		}
+		n := beUint(p[i:], w)
 		i += w
 		switch c {
 		case 0xdc, 0xdd: // array
@@ -200,4 +192,18 @@ func mpSkip(p []byte, i int) int {
 		}
 	}
 	return i
+}
+
+// beUint reads the w-byte (1, 2, 4 or 8) big-endian unsigned integer at
+// the start of p, which holds at least w bytes.
+func beUint(p []byte, w int) uint64 {
+	switch w {
+	case 1:
+		return uint64(p[0])
+	case 2:
+		return uint64(binary.BigEndian.Uint16(p))
+	case 4:
+		return uint64(binary.BigEndian.Uint32(p))
+	}
+	return binary.BigEndian.Uint64(p)
 }
