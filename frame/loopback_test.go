@@ -36,8 +36,14 @@ func (e *echoConn) Message(text bool, p []byte) {
 	e.out = AppendAck(e.out, enc, op.ID)
 	if op.Kind == OpPub {
 		// Send the publish back in JSON whatever it came in.
-		var err error
-		if e.out, err = AppendMsg(e.out, JSON, op.Ch, 7, op.Data, enc); err != nil {
+		data, err := AppendTranscoded(nil, op.Data, enc, 1<<20)
+		if enc == JSON {
+			data, err = op.Data, nil
+		}
+		if err == nil {
+			e.out, err = AppendMsg(e.out, JSON, op.Ch, 7, data)
+		}
+		if err != nil {
 			e.out = AppendErr(e.out, enc, op.ID, 400, err.Error())
 		}
 	}

@@ -1,7 +1,7 @@
 package server
 
 import (
-	"errors"
+	"math"
 	"sync"
 
 	"github.com/starling-ws/starling/frame"
@@ -27,8 +27,16 @@ func (b *pubBuilder) Build(off uint64, need [2]bool) shard.Frames {
 		if !need[e] {
 			continue
 		}
-		dst := make([]byte, 0, len(b.ch)+len(b.data)+frame.MaxMsgOverhead)
-		out, err := frame.AppendMsg(dst, frame.Enc(e), b.ch, off, b.data, b.enc)
+		data := b.data
+		if frame.Enc(e) != b.enc {
+			var err error
+			if data, err = frame.AppendTranscoded(nil, b.data, b.enc, math.MaxInt); err != nil {
+				b.err = err
+				continue
+			}
+		}
+		dst := make([]byte, 0, len(b.ch)+len(data)+frame.MaxMsgOverhead)
+		out, err := frame.AppendMsg(dst, frame.Enc(e), b.ch, off, data)
 		if err != nil {
 			// Checked before publishing (publish), so this is a bug in
 			// conversion; subscribers of this encoding miss this offset.
@@ -40,18 +48,11 @@ func (b *pubBuilder) Build(off uint64, need [2]bool) shard.Frames {
 	return f
 }
 
-var (
-	errNotJSON    = errors.New("data is not representable in JSON (ext type, non-string map key or non-finite float)")
-	errNotMsgPack = errors.New("data is not representable in MessagePack (number out of range)")
-)
-
 // publish validates and hands the message to the shards.
 func (s *Server) publish(ss *session, op *frame.Op) error {
-	if op.Enc == frame.MsgPack && !frame.JSONCompatible(op.Data) {
-		return errNotJSON
-	}
-	if op.Enc == frame.JSON && !frame.MsgPackCompatible(op.Data) {
-		return errNotMsgPack
+	// Refused up front if subscribers of the other encoding could not get it.
+	if _, err := frame.TranscodedLen(op.Data, op.Enc, math.MaxInt); err != nil {
+		return err
 	}
 	// Counted before the hub can deliver it (see shard's Publish).
 	s.st.publishes.add(ss.pc.Fd(), 1)
