@@ -1,6 +1,7 @@
 // Package frame owns the WebSocket protocol (RFC 6455, on github.com/gobwas/ws)
 // and Starling's application messages (MessagePack on binary frames, JSON on
-// text frames). It turns bytes into events and values into bytes.
+// text frames), including conversion between the two. It turns bytes into
+// events and values into bytes.
 //
 // It must never touch a socket, a lock shared with other packages, or a
 // clock: callers hand it bytes and buffers (AppendX(dst, ...) style) and it
@@ -9,5 +10,7 @@
 // Ownership: a slice given to Decoder.Feed belongs to the caller for the
 // duration of the call and may be unmasked in place. Only an incomplete
 // frame tail, or a fragmented message being reassembled, is copied, into a
-// pooled buffer that returns to the pool the moment it completes.
+// pooled buffer that returns to the pool the moment it completes. An
+// Upgrade's spans alias the request buffer given to ParseUpgrade; only its
+// Key is a copy, safe to use after that buffer is reused.
 package frame
