@@ -34,6 +34,10 @@ func (t *transcoder) fromMsgPack(src []byte) error {
 			err = t.write(strconv.AppendUint(num[:0], uint64(c), 10))
 		case c >= 0xe0: // negative fixint
 			err = t.write(strconv.AppendInt(num[:0], int64(int8(c)), 10))
+		case c == 0x80: // empty fixmap, common enough to skip the stack
+			err = t.write([]byte("{}"))
+		case c == 0x90:
+			err = t.write([]byte("[]"))
 		case c <= 0x9f: // fixmap, fixarray
 			n, isMap := uint64(c&0x0f), c <= 0x8f
 			if depth, err = t.openMP(stack[:], depth, n, isMap, len(src)-i); err != nil {
