@@ -200,6 +200,19 @@ func appendMPStr[T ~string | ~[]byte](dst []byte, s T) []byte {
 	return dst
 }
 
+// appendMPStrHeader appends the shortest str header for n bytes.
+func appendMPStrHeader(dst []byte, n int) []byte {
+	switch {
+	case n < 32:
+		return append(dst, 0xa0|byte(n))
+	case n <= 0xff:
+		return append(dst, 0xd9, byte(n))
+	case n <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(dst, 0xda), uint16(n))
+	}
+	return binary.BigEndian.AppendUint32(append(dst, 0xdb), uint32(n))
+}
+
 func mpUintLen(v uint64) int {
 	switch {
 	case v < 0x80:

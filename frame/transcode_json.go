@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"math"
 	"strconv"
-	"unicode/utf16"
-	"unicode/utf8"
 	"unsafe"
 )
 
@@ -204,145 +202,6 @@ func (t *transcoder) jsonStr(src []byte, i int) (int, error) {
 	return end, nil
 }
 
-// scanJSONLit checks the string literal at src[i] == '"' and returns the
-// index after its closing quote, the length of its decoded bytes and
-// whether it holds escapes. A lone surrogate escape is errConvUTF8: the
-// str would not be valid UTF-8.
-func scanJSONLit(src []byte, i int) (end, size int, esc bool, err error) {
-	for i++; i < len(src); {
-		for i+8 <= len(src) && plainASCII8(binary.LittleEndian.Uint64(src[i:])) {
-			i += 8
-			size += 8
-		}
-		if i == len(src) {
-			break
-		}
-		c := src[i]
-		switch {
-		case c == '"':
-			return i + 1, size, esc, nil
-		case c == '\\':
-			esc = true
-			if i+1 >= len(src) {
-				return 0, 0, false, errConvMalformed
-			}
-			switch src[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-				size++
-				continue
-			case 'u':
-			default:
-				return 0, 0, false, errConvMalformed
-			}
-			r, n := jsonEscRune(src[i:])
-			switch n {
-			case 0:
-				return 0, 0, false, errConvMalformed
-			case -1:
-				return 0, 0, false, errConvUTF8
-			}
-			i += n
-			size += utf8.RuneLen(r)
-		case c < 0x20:
-			return 0, 0, false, errConvMalformed
-		case c < utf8.RuneSelf:
-			i++
-			size++
-		default:
-			r, n := utf8.DecodeRune(src[i:])
-			if r == utf8.RuneError && n == 1 {
-				return 0, 0, false, errConvUTF8
-			}
-			i += n
-			size += n
-		}
-	}
-	return 0, 0, false, errConvMalformed
-}
-
-// jsonEscRune decodes the \uXXXX escape at the start of b, with the low
-// half that must follow a high surrogate. n is the bytes used: 0 if the
-// escape is malformed, -1 if it is a lone surrogate.
-func jsonEscRune(b []byte) (r rune, n int) {
-	r, ok := hex4(b)
-	switch {
-	case !ok:
-		return 0, 0
-	case !utf16.IsSurrogate(r):
-		return r, 6
-	case r >= 0xdc00: // a low half first
-		return 0, -1
-	}
-	if len(b) < 12 || b[6] != '\\' || b[7] != 'u' {
-		return 0, -1
-	}
-	lo, ok := hex4(b[6:])
-	if !ok {
-		return 0, 0
-	}
-	if r = utf16.DecodeRune(r, lo); r == utf8.RuneError {
-		return 0, -1
-	}
-	return r, 12
-}
-
-// hex4 reads the four hex digits of the \uXXXX at the start of b.
-func hex4(b []byte) (rune, bool) {
-	if len(b) < 6 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range b[2:6] {
-		var d byte
-		switch {
-		case '0' <= c && c <= '9':
-			d = c - '0'
-		case 'a' <= c && c <= 'f':
-			d = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			d = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(d)
-	}
-	return r, true
-}
-
-// appendJSONUnescaped appends the decoded bytes of a string literal's
-// body that scanJSONLit accepted.
-func appendJSONUnescaped(dst, lit []byte) []byte {
-	for {
-		k := bytes.IndexByte(lit, '\\')
-		if k < 0 {
-			return append(dst, lit...)
-		}
-		dst = append(dst, lit[:k]...)
-		lit = lit[k:]
-		switch c := lit[1]; c {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r, n := jsonEscRune(lit)
-			dst = utf8.AppendRune(dst, r)
-			lit = lit[n:]
-			continue
-		default: // '"', '\\', '/'
-			dst = append(dst, c)
-		}
-		lit = lit[2:]
-	}
-}
-
 // jsonNumber converts the number at src[i] (RFC 8259 grammar, checked
 // here): an integer that fits int64 or uint64 to its shortest int form,
 // anything else (and -0) to a float64.
@@ -435,17 +294,4 @@ func parseDecimal(b []byte, neg bool) (uint64, bool) {
 		v = v*10 + d
 	}
 	return v, !neg || v <= 1<<63
-}
-
-// appendMPStrHeader appends the shortest str header for n bytes.
-func appendMPStrHeader(dst []byte, n int) []byte {
-	switch {
-	case n < 32:
-		return append(dst, 0xa0|byte(n))
-	case n <= 0xff:
-		return append(dst, 0xd9, byte(n))
-	case n <= 0xffff:
-		return binary.BigEndian.AppendUint16(append(dst, 0xda), uint16(n))
-	}
-	return binary.BigEndian.AppendUint32(append(dst, 0xdb), uint32(n))
 }

@@ -2,10 +2,8 @@ package frame
 
 import (
 	"encoding/base64"
-	"encoding/binary"
 	"math"
 	"strconv"
-	"unicode/utf8"
 )
 
 // MessagePack to JSON. Containers are not recursed into: each open one is a
@@ -238,74 +236,4 @@ func appendJSONFloat(dst []byte, f float64, bits int) []byte {
 		dst = dst[:n-1]
 	}
 	return dst
-}
-
-// jsonStrSize is the length of s as a JSON string literal (quotes and
-// escapes as appendJSONEscaped writes them), and false if s is not valid
-// UTF-8. Runs of plain ASCII are checked eight bytes at a time.
-func jsonStrSize(s []byte) (int, bool) {
-	n := 2 + len(s)
-	for i := 0; i < len(s); {
-		for i+8 <= len(s) && plainASCII8(binary.LittleEndian.Uint64(s[i:])) {
-			i += 8
-		}
-		if i == len(s) {
-			break
-		}
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				n++
-			case c < 0x20:
-				n += 5
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			return 0, false
-		}
-		i += size
-	}
-	return n, true
-}
-
-// plainASCII8 reports whether the eight bytes of w are all ASCII that a
-// JSON string carries as is (no control byte, '"' or '\\').
-func plainASCII8(w uint64) bool {
-	return w&hiBits == 0 && !hasLess(w, 0x20) && !hasZero(w^('"'*loBits)) && !hasZero(w^('\\'*loBits))
-}
-
-const (
-	loBits = 0x0101010101010101
-	hiBits = 0x8080808080808080
-)
-
-// hasZero reports whether a byte of x is zero; hasLess whether a byte of
-// x is below n (n <= 128, every byte of x below 0x80). Exact as to
-// whether, not which (the usual word-at-a-time tests).
-func hasZero(x uint64) bool         { return (x-loBits)&^x&hiBits != 0 }
-func hasLess(x uint64, n byte) bool { return (x-uint64(n)*loBits)&^x&hiBits != 0 }
-
-// appendJSONEscaped appends s (valid UTF-8) as a JSON string literal with
-// the escapes appendJSONStr uses: \" \\ and \u00XX for control bytes.
-func appendJSONEscaped(dst, s []byte) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i, c := range s {
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		if c < 0x20 {
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&15])
-		} else {
-			dst = append(dst, '\\', c)
-		}
-		start = i + 1
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
