@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -87,12 +88,12 @@ func decode(body []byte, enc frame.Enc, v any) *Error {
 	}
 	// The library sizes buffers from declared lengths (up to 1 MB per
 	// string, a million slots per array) before it finds the bytes
-	// missing. frame.JSONCompatible walks the body in place first: every
+	// missing. frame.TranscodedLen walks the body in place first: every
 	// declared length must fit in the bytes received, so what the library
 	// then allocates is bounded by the body. Its other refusals (ext types,
-	// non-string keys, NaN, depth > 64) are data a JSON subscriber could
-	// not receive, which Publish would refuse anyway.
-	if !frame.JSONCompatible(body) {
+	// non-string keys, invalid UTF-8, NaN, excess depth) are data a JSON
+	// subscriber could not receive, which Publish would refuse anyway.
+	if _, err := frame.TranscodedLen(body, frame.MsgPack, math.MaxInt); err != nil {
 		return badRequest("malformed MessagePack body: not one complete map, or not representable in JSON (ext type, non-string key, NaN/Inf, nesting > 64)")
 	}
 	r := bytes.NewReader(body)

@@ -60,9 +60,16 @@ func TestZeroAllocs(t *testing.T) {
 		}
 		dst := make([]byte, 0, len(op.Ch)+len(op.Data)+MaxMsgOverhead)
 		zeroAllocs(t, "AppendMsg same encoding", "pre-sized dst must not grow", func() {
-			out, err := AppendMsg(dst[:0], enc, op.Ch, 1<<62, op.Data, enc)
+			out, err := AppendMsg(dst[:0], enc, op.Ch, 1<<62, op.Data)
 			if err != nil || cap(out) != cap(dst) {
 				t.Fatalf("err %v, cap %d -> %d", err, cap(dst), cap(out))
+			}
+		})
+		buf := make([]byte, 0, MsgHeadMax+len(op.Data)+1)
+		zeroAllocs(t, "AppendMsgPart+FinishMsg", "the head is written in place", func() {
+			part := AppendMsgPart(buf[:MsgHeadMax], enc, op.Data)
+			if fr := FinishMsg(part, MsgHeadMax, enc, op.Ch, 1<<62); cap(part) != cap(buf) || len(fr) > len(part) {
+				t.Fatalf("cap %d -> %d", cap(buf), cap(part))
 			}
 		})
 		zeroAllocs(t, "AppendAck", "", func() { dst = AppendAck(dst[:0], enc, op.ID) })

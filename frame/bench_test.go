@@ -74,11 +74,12 @@ func benchAppendMsg(b *testing.B, enc, dataEnc Enc) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(op.Data)))
 	for b.Loop() {
-		out, err := AppendMsg(dst[:0], enc, op.Ch, 123456, op.Data, dataEnc)
+		// The server's path: the part (converted if need be), then the head.
+		part, err := AppendMsgPartFrom(dst[:MsgHeadMax], enc, op.Data, dataEnc, 1<<20)
 		if err != nil {
 			b.Fatal(err)
 		}
-		Sink = len(out)
+		Sink = len(FinishMsg(part, MsgHeadMax, enc, op.Ch, 123456))
 	}
 }
 
@@ -104,12 +105,13 @@ func BenchmarkParseUpgrade(b *testing.B) {
 	dst := make([]byte, 0, 256)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(req)))
+	var u Upgrade
 	for b.Loop() {
-		n, key, rej := ParseUpgrade(req, "/ws")
+		n, rej := ParseUpgrade(req, "/ws", &u)
 		if rej != nil {
 			b.Fatal(rej)
 		}
-		dst = AppendAccept(dst[:0], key)
+		dst = AppendAccept(dst[:0], u.Key)
 		Sink = n + len(dst)
 	}
 }

@@ -68,13 +68,14 @@ func (d *Decoder) Feed(b []byte, maxMessage int, h Handler) (f *Fail) {
 	if d.flags&flagDone != 0 {
 		return nil
 	}
-	if maxMessage <= 0 {
-		maxMessage = math.MaxInt
+	if maxMessage <= 0 || maxMessage > math.MaxInt-bufSlack {
+		maxMessage = math.MaxInt - bufSlack
 	}
+	limit := maxMessage + bufSlack
 	for {
 		if d.flags&flagPayload != 0 {
 			var stop bool
-			if b, stop, f = d.payload(b, h); stop || f != nil {
+			if b, stop, f = d.payload(b, h, limit); stop || f != nil {
 				return d.fail(f)
 			}
 			if d.flags&flagPayload != 0 {
@@ -89,7 +90,7 @@ func (d *Decoder) Feed(b []byte, maxMessage int, h Handler) (f *Fail) {
 			}
 			n := headerLen(b)
 			if n == 0 || len(b) < n {
-				d.append(b)
+				d.append(b, limit)
 				return nil
 			}
 			hb, b = b[:n], b[n:]
@@ -106,7 +107,7 @@ func (d *Decoder) Feed(b []byte, maxMessage int, h Handler) (f *Fail) {
 					return nil
 				}
 				k := min(need-pend, len(b))
-				d.append(b[:k])
+				d.append(b[:k], limit)
 				b = b[k:]
 			}
 			hb = d.buf[d.mlen:]
@@ -171,7 +172,7 @@ func (d *Decoder) Feed(b []byte, maxMessage int, h Handler) (f *Fail) {
 
 // payload consumes what b holds of the current frame's payload and
 // completes the frame if it can. stop reports a close.
-func (d *Decoder) payload(b []byte, h Handler) (rest []byte, stop bool, f *Fail) {
+func (d *Decoder) payload(b []byte, h Handler, limit int) (rest []byte, stop bool, f *Fail) {
 	k := int(min(d.remain, int64(len(b))))
 	chunk := b[:k]
 	ws.Cipher(chunk, d.mask, int(d.moff))
@@ -183,7 +184,7 @@ func (d *Decoder) payload(b []byte, h Handler) (rest []byte, stop bool, f *Fail)
 			return nil, false, &Fail{ws.StatusInvalidFramePayloadData, "invalid utf-8 in text message"}
 		}
 	}
-	d.append(chunk)
+	d.append(chunk, limit)
 	if d.op.IsData() {
 		d.mlen += k
 	}
@@ -233,7 +234,7 @@ func (d *Decoder) control(op ws.OpCode, p []byte, h Handler) (stop bool, f *Fail
 			return false, &Fail{ws.StatusProtocolError, "close payload of 1 byte"}
 		}
 		code := ws.StatusCode(binary.BigEndian.Uint16(p))
-		if code >= 5000 || ws.CheckCloseFrameData(code, "") != nil {
+		if !validCloseCode(code) {
 			return false, &Fail{ws.StatusProtocolError, "invalid close code"}
 		}
 		if !validUTF8(p[2:]) {
@@ -244,6 +245,19 @@ func (d *Decoder) control(op ws.OpCode, p []byte, h Handler) (stop bool, f *Fail
 		return true, nil
 	}
 	return false, nil
+}
+
+// validCloseCode reports whether a peer may send code in a close frame
+// (RFC 6455 7.4 and the IANA registry): 1000-1003, 1007-1014 and
+// 3000-4999. 1004 is reserved, 1005, 1006 and 1015 must never be sent.
+// gobwas/ws's IsProtocolDefined stops at 1011 and would fail 1012
+// (service restart), 1013 (try again later) and 1014 (bad gateway).
+func validCloseCode(code ws.StatusCode) bool {
+	switch {
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014:
+		return true
+	}
+	return code >= 3000 && code <= 4999
 }
 
 // fail marks the decoder dead when f is non-nil and passes f through.
@@ -314,14 +328,32 @@ func parseHeader(b []byte, fragmented, deflate bool) (h ws.Header, f *Fail) {
 	return h, nil
 }
 
+// bufSlack is what the buffer may hold beyond a message of maxMessage
+// bytes: a partial header (at most maxHeaderLen) or a partial control
+// frame payload (at most 125 bytes), never both (a control frame's header
+// is dropped once parsed).
+const bufSlack = maxHeaderLen + ws.MaxControlFramePayloadSize
+
+// maxHeaderLen is the longest frame header: 64-bit length and a mask.
+const maxHeaderLen = 14
+
 // append copies p into the buffer, growing it from the pools by what has
-// actually arrived (never by a length the peer declared).
-func (d *Decoder) append(p []byte) {
+// actually arrived (never by a length the peer declared) and never beyond
+// limit (maxMessage + bufSlack): doubling, or a pool's size class, could
+// otherwise reach 4x maxMessage (issue 9).
+func (d *Decoder) append(p []byte, limit int) {
 	if len(p) == 0 {
 		return
 	}
 	if need := len(d.buf) + len(p); need > cap(d.buf) {
-		nb := getBuf(max(need, 2*cap(d.buf)))
+		n := min(max(need, 2*cap(d.buf)), max(need, limit))
+		nb := getBuf(n)
+		if cap(nb) > limit {
+			// The class above n is over the bound: an exact buffer instead
+			// (putBuf files it under the class below its capacity).
+			putBuf(nb)
+			nb = make([]byte, 0, n)
+		}
 		nb = append(nb, d.buf...)
 		if d.buf != nil {
 			putBuf(d.buf)
@@ -339,9 +371,18 @@ func (d *Decoder) maybeRelease() {
 	}
 }
 
-// Fragmented reports whether a fragmented message is being reassembled (the
-// caller runs the fragment deadline while it is).
+// Fragmented reports whether a fragmented message is being reassembled.
 func (d *Decoder) Fragmented() bool { return d.flags&flagFrag != 0 }
+
+// Pending reports whether anything the peer started is incomplete: a
+// partial frame header, a partial payload of any frame (a single FIN
+// frame included), or a fragmented message awaiting its continuation. The
+// caller keeps a deadline running while it is (issue 14 item 3: a FIN
+// frame trickled one byte at a time pinned its buffer forever). False once
+// the decoder is done (a close arrived or the protocol failed).
+func (d *Decoder) Pending() bool {
+	return d.flags&flagDone == 0 && (d.flags&(flagPayload|flagFrag) != 0 || len(d.buf) > d.mlen)
+}
 
 // Buffered is the number of bytes the decoder holds (memory accounting):
 // the capacity of its pooled buffer, 0 when it has none.

@@ -95,10 +95,10 @@ func TestDecoder(t *testing.T) {
 		}
 		cases = append(cases, tc{fmt.Sprintf("reserved opcode %#x", op), frm(ws.OpCode(op), true, []byte("x")), max, nil, 1002})
 	}
-	for _, code := range []uint16{0, 999, 1004, 1005, 1006, 1012, 1014, 1015, 1016, 2000, 2999, 5000, 65535} {
+	for _, code := range []uint16{0, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535} {
 		cases = append(cases, tc{fmt.Sprintf("close code %d", code), frm(ws.OpClose, true, closeBody(code, "")), max, nil, 1002})
 	}
-	for _, code := range []uint16{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999} {
+	for _, code := range []uint16{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999} {
 		cases = append(cases, tc{fmt.Sprintf("close code %d", code), frm(ws.OpClose, true, closeBody(code, "r")), max, []string{closeEv(int(code), "r")}, 0})
 	}
 
@@ -116,6 +116,9 @@ func TestDecoder(t *testing.T) {
 				}
 				if got.buffered != 0 {
 					t.Fatalf("%s: Buffered() = %d after Release", how, got.buffered)
+				}
+				if got.peak > c.max+bufSlack {
+					t.Fatalf("%s: held %d bytes, over max %d + %d", how, got.peak, c.max, bufSlack)
 				}
 			}
 			whole := feedCuts(c.in, c.max, nil)
@@ -244,3 +247,131 @@ func (h *funcHandler) Message(t bool, p []byte)    { h.msg(t, p) }
 func (h *funcHandler) Ping([]byte)                 {}
 func (h *funcHandler) Pong([]byte)                 {}
 func (h *funcHandler) Close(ws.StatusCode, []byte) {}
+
+// Issue 14 item 6: 1012 (service restart), 1013 (try again later) and 1014
+// (bad gateway) are registered codes and were failed with 1002.
+func TestCloseCodesRegistered(t *testing.T) {
+	for _, code := range []uint16{1012, 1013, 1014} {
+		var r recorder
+		var d Decoder
+		if f := d.Feed(frm(ws.OpClose, true, closeBody(code, "r")), 1<<20, &r); f != nil || len(r.ev) != 1 || r.ev[0] != closeEv(int(code), "r") {
+			t.Errorf("close %d: fail %v events %q", code, f, r.ev)
+		}
+	}
+	for code := range 1 << 16 {
+		want := code >= 1000 && code <= 1003 || code >= 1007 && code <= 1014 || code >= 3000 && code <= 4999
+		if got := validCloseCode(ws.StatusCode(code)); got != want {
+			t.Fatalf("validCloseCode(%d) = %v", code, got)
+		}
+	}
+}
+
+// Issue 9: reassembly held up to 4x maxMessage (doubling, then a pool
+// class). It now holds at most maxMessage plus a header or a control
+// frame's payload, whatever maxMessage is and however the bytes arrive.
+func TestDecoderBufferBound(t *testing.T) {
+	for _, max := range []int{1000, 5000, 64 << 10, 100000, 1 << 20, 3 << 20} {
+		payload := bytes.Repeat([]byte{'x'}, max)
+		var in []byte
+		for off := 0; off < max; off += 4000 {
+			end := min(off+4000, max)
+			op := ws.OpContinuation
+			if off == 0 {
+				op = ws.OpBinary
+			}
+			in = append(in, frm(op, end == max, payload[off:end])...)
+			if off == 8000 {
+				in = append(in, frm(ws.OpPing, true, payload[:125])...)
+			}
+		}
+		single := frm(ws.OpBinary, true, payload)
+		for name, in := range map[string][]byte{"fragmented": in, "single": single} {
+			for _, step := range []int{997, 4096, 65536} {
+				var d Decoder
+				h := &nopHandler{}
+				peak := 0
+				for i := 0; i < len(in); i += step {
+					if f := d.Feed(in[i:min(i+step, len(in))], max, h); f != nil {
+						t.Fatal(f)
+					}
+					peak = maxOf(peak, d.Buffered())
+				}
+				if h.n < max {
+					t.Fatalf("max %d %s: delivered %d", max, name, h.n)
+				}
+				if peak > max+bufSlack {
+					t.Errorf("max %d %s step %d: decoder held %d bytes (%.2fx)", max, name, step, peak, float64(peak)/float64(max))
+				}
+				d.Release()
+			}
+		}
+	}
+}
+
+func maxOf(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// Pending covers every incomplete state, not only fragmented messages:
+// issue 14 item 3 was a FIN frame of 65,536 bytes stopped after 65,000.
+func TestDecoderPending(t *testing.T) {
+	fin := frm(ws.OpBinary, true, bytes.Repeat([]byte{1}, 65536))
+	frag1 := frm(ws.OpText, false, []byte("ab"))
+	ping := frm(ws.OpPing, true, []byte("0123456789"))
+	last := frm(ws.OpContinuation, true, []byte("cd"))
+	type step struct {
+		name    string
+		in      []byte
+		pending bool
+	}
+	for _, c := range []struct {
+		name  string
+		steps []step
+	}{
+		{"FIN frame trickled", []step{
+			{"nothing yet", nil, false},
+			{"one header byte", fin[:1], true},
+			{"header complete, no payload", fin[1:14], true},
+			{"65,000 of 65,536 bytes", fin[14 : 14+65000], true},
+			{"one more byte", fin[14+65000 : 14+65001], true},
+			{"complete", fin[14+65001:], false},
+		}},
+		{"fragmented with a ping split inside", []step{
+			{"first fragment", frag1, true},
+			{"half a ping", ping[:8], true},
+			{"rest of the ping", ping[8:], true},
+			{"partial last header", last[:1], true},
+			{"last fragment", last[1:], false},
+		}},
+		{"whole frames", []step{
+			{"empty FIN frame", frm(ws.OpText, true, nil), false},
+			{"ping", ping, false},
+			{"two frames, the second cut", cat(frm(ws.OpText, true, []byte("x")), ping[:3]), true},
+			{"rest", ping[3:], false},
+		}},
+		{"done after close", []step{
+			{"partial close", frm(ws.OpClose, true, closeBody(1000, "bye"))[:4], true},
+			{"close with a partial frame behind it", cat(frm(ws.OpClose, true, closeBody(1000, "bye"))[4:], fin[:20]), false},
+		}},
+		{"done after failure", []step{
+			{"first fragment", frag1, true},
+			{"unmasked frame", frm(ws.OpContinuation, false, []byte("x"), unmasked), false},
+		}},
+	} {
+		var d Decoder
+		h := &nopHandler{}
+		for _, s := range c.steps {
+			d.Feed(bytes.Clone(s.in), 1<<20, h)
+			if d.Pending() != s.pending {
+				t.Errorf("%s / %s: Pending() = %v", c.name, s.name, d.Pending())
+			}
+		}
+		d.Release()
+		if d.Pending() {
+			t.Errorf("%s: Pending after Release", c.name)
+		}
+	}
+}

@@ -11,7 +11,7 @@ func TestDeflateZeroAllocs(t *testing.T) {
 		t.Skip("sync.Pool drops items under -race")
 	}
 	for _, enc := range []Enc{JSON, MsgPack} {
-		data := benchPayload("odds", 4<<10, enc)
+		data := deflatePayload("odds", 4<<10, enc)
 		dst := make([]byte, 0, DeflateRoom+len(data)+1)
 		var part []byte
 		zeroAllocs(t, "AppendDeflatedPart", "pooled compressor, dst with room", func() {

@@ -64,7 +64,7 @@ func TestInflateRFCExamples(t *testing.T) {
 func TestInflateRoundTrip(t *testing.T) {
 	for _, enc := range []Enc{JSON, MsgPack} {
 		for _, size := range []int{10, 1 << 10, 64 << 10, 300 << 10} {
-			msg := benchPayload("chat", size, enc)
+			msg := deflatePayload("chat", size, enc)
 			p := deflateStd(t, msg)
 			got, f := AppendInflate(nil, p, enc == JSON, len(msg))
 			if f != nil || !bytes.Equal(got, msg) {
@@ -171,7 +171,7 @@ func BenchmarkAppendInflate(b *testing.B) {
 		kind string
 		size int
 	}{{"chat-json-1k", "chat", 1 << 10}, {"odds-json-16k", "odds", 16 << 10}} {
-		msg := benchPayload(c.kind, c.size, JSON)
+		msg := deflatePayload(c.kind, c.size, JSON)
 		p := deflateStd(b, msg)
 		b.Run(c.name, func(b *testing.B) {
 			dst := make([]byte, 0, len(msg)+1)
@@ -197,7 +197,7 @@ func FuzzAppendInflate(f *testing.F) {
 	for _, s := range []string{"f2 48 cd c9 c9 07 00", "00 05 00 fa ff 48 65 6c 6c 6f 00", "f3 48 cd c9 c9 07 00 00", "f2 48 05 00 00 00 ff ff ca c9 c9 07 00", "06 00", "00"} {
 		f.Add(hexBytes(s), uint16(100), true)
 	}
-	f.Add(deflateStd(f, benchPayload("chat", 2<<10, JSON)), uint16(3000), true)
+	f.Add(deflateStd(f, deflatePayload("chat", 2<<10, JSON)), uint16(3000), true)
 	f.Add(deflateStd(f, make([]byte, 40000)), uint16(30000), false)
 	// Found by the fuzzer: klauspost emits 8 bytes before its error,
 	// compress/flate fails first; with max 6 AppendInflate says 1009.

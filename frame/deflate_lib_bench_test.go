@@ -67,7 +67,7 @@ var libPayloads = []struct {
 
 func BenchmarkDeflateLibCompress(b *testing.B) {
 	for _, p := range libPayloads {
-		data := benchPayload(p.kind, p.size, p.enc)
+		data := deflatePayload(p.kind, p.size, p.enc)
 		for _, c := range libCases {
 			b.Run(fmt.Sprintf("%s/%s", p.name, c.name), func(b *testing.B) {
 				w := c.newWriter()
@@ -89,7 +89,7 @@ func BenchmarkDeflateLibCompress(b *testing.B) {
 
 func BenchmarkDeflateLibInflate(b *testing.B) {
 	for _, p := range libPayloads {
-		data := benchPayload(p.kind, p.size, p.enc)
+		data := deflatePayload(p.kind, p.size, p.enc)
 		var comp bytes.Buffer
 		w, _ := kpflate.NewWriter(&comp, 5)
 		w.Write(data)

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"slices"
-	"strconv"
 	"sync"
 
 	"github.com/klauspost/compress/flate"
@@ -160,29 +159,4 @@ func FinishDeflatedMsg(buf []byte, room int, enc Enc, ch []byte, off uint64) []b
 	binary.LittleEndian.PutUint16(sb[3:], ^uint16(p))
 	appendMsgPrefix(buf[start+hs+storedHeaderLen:start+hs+storedHeaderLen:room], enc, ch, off)
 	return buf[start:]
-}
-
-// msgPrefixLen is the length of appendMsgPrefix's output.
-func msgPrefixLen(enc Enc, ch []byte, off uint64) int {
-	if enc == JSON {
-		return len(`{"op":"msg","ch":,"off":,"data":`) + jsonStrLen(ch) + decLen(off)
-	}
-	return 1 + 7 + 3 + mpStrLen(len(ch)) + 4 + mpUintLen(off) + 5
-}
-
-// appendMsgPrefix appends what precedes the data value in a msg: the same
-// bytes AppendMsg writes.
-func appendMsgPrefix(dst []byte, enc Enc, ch []byte, off uint64) []byte {
-	if enc == JSON {
-		dst = append(dst, `{"op":"msg","ch":`...)
-		dst = appendJSONStr(dst, ch)
-		dst = append(dst, `,"off":`...)
-		dst = strconv.AppendUint(dst, off, 10)
-		return append(dst, `,"data":`...)
-	}
-	dst = append(dst, "\x84\xa2op\xa3msg\xa2ch"...)
-	dst = appendMPStr(dst, ch)
-	dst = append(dst, "\xa3off"...)
-	dst = appendMPUint(dst, off)
-	return append(dst, "\xa4data"...)
 }

@@ -73,7 +73,7 @@ func TestDeflatedMsgInflatesToPlain(t *testing.T) {
 				cases = append(cases, struct {
 					enc  Enc
 					data payload
-				}{enc, payload{fmt.Sprintf("%s-%d", kind, size), benchPayload(kind, size, enc)}})
+				}{enc, payload{fmt.Sprintf("%s-%d", kind, size), deflatePayload(kind, size, enc)}})
 			}
 		}
 	}
@@ -85,13 +85,13 @@ func TestDeflatedMsgInflatesToPlain(t *testing.T) {
 	}{JSON, payload{"tiny", []byte(`"` + strings.Repeat("ab", 200) + `"`)}}, struct {
 		enc  Enc
 		data payload
-	}{JSON, payload{"1m", benchPayload("chat", 1<<20, JSON)}})
+	}{JSON, payload{"1m", deflatePayload("chat", 1<<20, JSON)}})
 	sizes := map[int]bool{}
 	for _, c := range cases {
 		for _, ch := range []string{"n", "market.btc-usd", strings.Repeat("c", MaxChannel)} {
 			for _, off := range []uint64{0, 7, 1 << 20, 1<<64 - 1} {
 				name := fmt.Sprintf("%v/%s/ch%d/off%d", c.enc, c.data.name, len(ch), off)
-				plain, err := AppendMsg(nil, c.enc, []byte(ch), off, c.data.data, c.enc)
+				plain, err := AppendMsg(nil, c.enc, []byte(ch), off, c.data.data)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -133,7 +133,7 @@ func TestDeflatedMsgInflatesToPlain(t *testing.T) {
 }
 
 func TestDeflatedPartNotKept(t *testing.T) {
-	data := benchPayload("chat", 1<<10, JSON)
+	data := deflatePayload("chat", 1<<10, JSON)
 	dst := []byte("prefix")
 	if out, ok := AppendDeflatedPart(dst, JSON, data, len(data)+2); ok || string(out) != "prefix" {
 		t.Fatalf("below minSize: ok=%v out=%q", ok, out)
@@ -156,10 +156,10 @@ func TestDeflatedPartNotKept(t *testing.T) {
 
 // A channel name longer than the room allows still gives a correct frame.
 func TestFinishDeflatedMsgLongChannel(t *testing.T) {
-	data := benchPayload("odds", 2<<10, JSON)
+	data := deflatePayload("odds", 2<<10, JSON)
 	ch := []byte(strings.Repeat("q", 3*MaxChannel))
 	fr := buildDeflated(t, nil, JSON, ch, 99, data, 0)
-	plain, _ := AppendMsg(nil, JSON, ch, 99, data, JSON)
+	plain, _ := AppendMsg(nil, JSON, ch, 99, data)
 	if p := inflateStd(t, readServerFrame(t, fr).Payload); !bytes.Equal(p, readServerFrame(t, plain).Payload) {
 		t.Fatal("long channel: payload differs")
 	}
@@ -174,9 +174,9 @@ func TestDeflateConcurrent(t *testing.T) {
 			defer wg.Done()
 			for i := range 50 {
 				enc := Enc(g % 2)
-				data := benchPayload([]string{"chat", "odds"}[i%2], (1+i%5)<<10, enc)
+				data := deflatePayload([]string{"chat", "odds"}[i%2], (1+i%5)<<10, enc)
 				fr := buildDeflated(t, nil, enc, []byte("c"), uint64(i), data, 0)
-				plain, _ := AppendMsg(nil, enc, []byte("c"), uint64(i), data, enc)
+				plain, _ := AppendMsg(nil, enc, []byte("c"), uint64(i), data)
 				p, f := AppendInflate(nil, readServerFrame(t, fr).Payload, enc == JSON, 1<<20)
 				if f != nil || !bytes.Equal(p, readServerFrame(t, plain).Payload) {
 					t.Errorf("goroutine %d message %d: %v", g, i, f)
@@ -195,7 +195,7 @@ func BenchmarkAppendDeflatedPart(b *testing.B) {
 		size int
 		enc  Enc
 	}{{"chat-json-1k", "chat", 1 << 10, JSON}, {"odds-json-16k", "odds", 16 << 10, JSON}, {"odds-mp-16k", "odds", 16 << 10, MsgPack}} {
-		data := benchPayload(p.kind, p.size, p.enc)
+		data := deflatePayload(p.kind, p.size, p.enc)
 		b.Run(p.name, func(b *testing.B) {
 			dst := make([]byte, 0, DeflateRoom+len(data)+1)
 			b.ReportAllocs()
@@ -213,7 +213,7 @@ func BenchmarkAppendDeflatedPart(b *testing.B) {
 }
 
 func BenchmarkFinishDeflatedMsg(b *testing.B) {
-	data := benchPayload("chat", 1<<10, JSON)
+	data := deflatePayload("chat", 1<<10, JSON)
 	part, _ := AppendDeflatedPart(nil, JSON, data, 0)
 	ch := []byte("market.btc-usd")
 	b.ReportAllocs()

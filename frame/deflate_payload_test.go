@@ -129,7 +129,7 @@ var (
 
 // benchPayload is a JSON (or MessagePack) data value of about size bytes
 // (at least size, at most an eighth more). Built once per arguments.
-func benchPayload(kind string, size int, enc Enc) []byte {
+func deflatePayload(kind string, size int, enc Enc) []byte {
 	key := fmt.Sprint(kind, size, enc)
 	payloadMu.Lock()
 	defer payloadMu.Unlock()

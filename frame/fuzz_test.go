@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"hash/fnv"
+	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/gobwas/ws"
 	"github.com/vmihailenco/msgpack/v5"
@@ -31,6 +34,15 @@ func FuzzDecoder(f *testing.F) {
 		{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4},
 		{0x82, 0xfe, 0xff, 0xff, 1, 2, 3, 4, 5},
 		{},
+		// Issue 14 item 6: registered close codes 1012-1014.
+		frm(ws.OpClose, true, closeBody(1012, "restart")),
+		frm(ws.OpClose, true, closeBody(1013, "")),
+		frm(ws.OpClose, true, closeBody(1014, "gw")),
+		// Issue 14 item 3: a FIN frame announcing more than arrives.
+		frm(ws.OpBinary, true, bytes.Repeat([]byte{9}, 600))[:500],
+		// Issue 9: a message at the bound split over fragments and pings.
+		cat(frm(ws.OpBinary, false, bytes.Repeat([]byte{3}, 700)), frm(ws.OpPing, true, bytes.Repeat([]byte{4}, 125)),
+			frm(ws.OpContinuation, true, bytes.Repeat([]byte{5}, 599))),
 	}
 	for i, s := range seeds {
 		f.Add(s, uint16(i*100))
@@ -41,6 +53,9 @@ func FuzzDecoder(f *testing.F) {
 		if whole.buffered != 0 {
 			t.Fatalf("Buffered() = %d after Release", whole.buffered)
 		}
+		if whole.peak > max+bufSlack {
+			t.Fatalf("held %d bytes with max %d", whole.peak, max)
+		}
 		rng := rngFor(data)
 		for range 4 {
 			cuts := randomCuts(rng, len(data), 1+rng.IntN(8))
@@ -50,6 +65,9 @@ func FuzzDecoder(f *testing.F) {
 			}
 			if got.buffered != 0 {
 				t.Fatalf("Buffered() = %d after Release", got.buffered)
+			}
+			if got.peak > max+bufSlack {
+				t.Fatalf("cuts %v: held %d bytes with max %d", cuts, got.peak, max)
 			}
 		}
 		if len(data) <= 256 {
@@ -67,30 +85,47 @@ func FuzzParseUpgrade(f *testing.F) {
 	f.Add(replace("Sec-WebSocket-Version", "Sec-WebSocket-Version: 8"), "/ws")
 	f.Add(without("Host"), "/")
 	f.Add([]byte("GET / HTTP/1.0\r\n\r\n"), "/")
+	// Issue 14 item 9: version overflow, whitespace before the colon.
+	f.Add(replace("GET", "GET /ws HTTP/1.18446744073709551617"), "/ws")
+	f.Add(replace("Host", "Host : example.com"), "/ws")
+	f.Add(replace("GET", "GET /ws?a=b&token=x HTTP/1.1"), "/ws")
+	f.Add(goodRequest("Origin: https://a", "Authorization: Bearer x", "Sec-WebSocket-Protocol: p",
+		"Sec-WebSocket-Extensions: permessage-deflate", "X-Forwarded-For: 1.2.3.4", "X-Forwarded-For: 5.6.7.8"), "/ws")
+	f.Add(goodRequest("Origin: a", "Origin: b"), "/ws")
+	f.Add(goodRequest(strings.Repeat("X-Forwarded-For: 1.1.1.1\r\n", MaxHeaderValues)+"X-Forwarded-For: 2.2.2.2"), "/ws")
 	f.Fuzz(func(t *testing.T, data []byte, path string) {
-		n, key, rej := ParseUpgrade(data, path)
+		var u Upgrade
+		n, rej := ParseUpgrade(data, path, &u)
 		switch {
 		case rej != nil:
-			if n != 0 || key != nil {
-				t.Fatalf("reject with n=%d key=%q", n, key)
+			if n != 0 {
+				t.Fatalf("reject with n=%d", n)
 			}
 		case n > 0:
-			if n > len(data) || n > MaxRequest || !bytes.HasSuffix(data[:n], []byte("\r\n\r\n")) || !validKey(key) {
-				t.Fatalf("accept with n=%d key=%q", n, key)
+			if n > len(data) || n > MaxRequest || !bytes.HasSuffix(data[:n], []byte("\r\n\r\n")) || !validKey(u.Key[:]) {
+				t.Fatalf("accept with n=%d key=%q", n, u.Key)
 			}
-			if !bytes.Contains(data[:n], key) {
+			if !bytes.Contains(data[:n], u.Key[:]) {
 				t.Fatal("key not from the request")
 			}
+			// Every span lies inside the request head.
+			spans := append([][]byte{u.Origin, u.Authorization, u.Query, u.Protocol}, u.Extensions.All()...)
+			for _, s := range append(spans, u.ForwardedFor.All()...) {
+				if s != nil && !within(s, data[:n]) {
+					t.Fatalf("span %q not inside the request head", s)
+				}
+			}
 		default:
-			if key != nil || len(data) >= MaxRequest {
-				t.Fatalf("wait with key=%q len=%d", key, len(data))
+			if len(data) >= MaxRequest {
+				t.Fatalf("wait with len=%d", len(data))
 			}
 		}
 		// A verdict, once reached on a prefix, never changes.
 		rng := rngFor(data)
 		for range 4 {
 			k := rng.IntN(len(data) + 1)
-			pn, _, prej := ParseUpgrade(data[:k], path)
+			var pu Upgrade
+			pn, prej := ParseUpgrade(data[:k], path, &pu)
 			if prej == nil && pn == 0 {
 				continue
 			}
@@ -99,6 +134,13 @@ func FuzzParseUpgrade(f *testing.F) {
 			}
 		}
 	})
+}
+
+// within reports whether s is a subslice of b (same memory).
+func within(s, b []byte) bool {
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(s)))
+	return p >= start && p+uintptr(len(s)) <= start+uintptr(len(b))
 }
 
 func FuzzDecodeOp(f *testing.F) {
@@ -111,6 +153,8 @@ func FuzzDecodeOp(f *testing.F) {
 	for _, b := range [][]byte{
 		mpMap("op", "sub", "ch", "news"), mpMap("op", "pub", "ch", "x", "id", 5, "data", rawMP(mpVal(map[string]any{"a": []any{1, "b", []byte{1}}}))),
 		mpMap("op", "pub", "ch", "x", "data", rawMP{0xd4, 1, 1}), mpMap(1, 2, "op", "unsub", "ch", "y"), {0xc1}, {0xdf, 0xff, 0xff, 0xff, 0xff},
+		// Issue 14 item 9: an ext (timestamp) id.
+		mpMap("op", "sub", "ch", "x", "id", rawMP{0xd6, 0xff, 0, 0, 0, 1}),
 	} {
 		f.Add(b, false)
 	}
@@ -148,27 +192,37 @@ func FuzzDecodeOp(f *testing.F) {
 		if (op.ID != nil && !oneValue(op.ID)) || (op.HasData && !oneValue(op.Data)) {
 			t.Fatalf("id %q / data %q not one value", op.ID, op.Data)
 		}
+		if enc == MsgPack && op.ID != nil {
+			if c := op.ID[0]; c >= 0xc7 && c <= 0xc9 || c >= 0xd4 && c <= 0xd8 {
+				t.Fatalf("ext id %x accepted", op.ID)
+			}
+		}
 		AppendAck(nil, enc, op.ID)
 		AppendErr(nil, enc, op.ID, 400, "x")
 		if !op.HasData {
 			return
 		}
 		for _, to := range []Enc{JSON, MsgPack} {
-			b, err := AppendMsg(nil, to, op.Ch, 3, op.Data, enc)
+			// The server's path: validate and size, build the part
+			// (converted if need be), then the head.
+			size, lerr := TranscodedLen(op.Data, enc, math.MaxInt)
+			part, err := AppendMsgPartFrom(make([]byte, MsgHeadMax), to, op.Data, enc, math.MaxInt)
+			if to == enc {
+				size, lerr = len(op.Data), nil
+			}
+			if err != lerr {
+				t.Fatalf("to %d: conversion %v, TranscodedLen %v", to, err, lerr)
+			}
 			if err != nil {
-				if to == enc {
-					t.Fatalf("same-encoding AppendMsg: %v", err)
-				}
-				if to == MsgPack && MsgPackCompatible(op.Data) {
-					t.Fatalf("MsgPackCompatible but conversion failed: %v", err)
-				}
-				if to == JSON && JSONCompatible(op.Data) {
-					t.Fatalf("JSONCompatible but conversion failed: %v", err)
-				}
 				continue
 			}
-			if to == JSON && enc == MsgPack && !JSONCompatible(op.Data) {
-				t.Fatalf("converted a value JSONCompatible refuses")
+			if suffix := len(part) - MsgHeadMax - size; suffix != 0 && !(to == JSON && suffix == 1) {
+				t.Fatalf("to %d: part %d bytes for %d of data", to, len(part)-MsgHeadMax, size)
+			}
+			b := FinishMsg(part, MsgHeadMax, to, op.Ch, 3)
+			same, err := AppendMsg(nil, to, op.Ch, 3, part[MsgHeadMax:MsgHeadMax+size])
+			if err != nil || !bytes.Equal(same, b) {
+				t.Fatalf("AppendMsg %q (%v) and FinishMsg %q differ", same, err, b)
 			}
 			fr, err := ws.ReadFrame(bytes.NewReader(b))
 			if err != nil {
@@ -177,6 +231,105 @@ func FuzzDecodeOp(f *testing.F) {
 			if to == JSON && !json.Valid(fr.Payload) || to == MsgPack && mpSkip(fr.Payload, 0) != len(fr.Payload) {
 				t.Fatalf("output payload %q malformed", fr.Payload)
 			}
+		}
+	})
+}
+
+// FuzzTranscode converts arbitrary bytes both ways. Whatever converts
+// means what the libraries mean, converts back, and reaches a fixed point
+// (msgpack -> json -> msgpack is the canonical form and stays it); the
+// counting walk agrees with the emitting one; a limit is never passed,
+// not even by the buffer's growth.
+func FuzzTranscode(f *testing.F) {
+	mp1, js1 := benchPayload(1 << 10)
+	mpE, jsE := emptyMaps(1000)
+	for _, s := range []struct {
+		data []byte
+		json bool
+	}{
+		{mp1, false}, {js1, true}, {mpE, false}, {jsE, true},
+		// Issue 14 item 2: a str of 0xff bytes, and of control bytes (6x).
+		{mpVal(string(bytes.Repeat([]byte{0xff}, 1000))), false},
+		{mpVal(string(bytes.Repeat([]byte{0x01}, 1000))), false},
+		// Issue 14 item 9: two invalid-UTF-8 keys that became duplicates.
+		{mpMap("\xff", 1, "\xfe", 2), false},
+		{[]byte{0xd6, 0xff, 0, 0, 0, 1}, false}, // a timestamp
+		{[]byte{0x92, 0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 1, 0xca, 0x80, 0, 0, 0}, false},
+		{mpVal([]any{-1, 1 << 40, uint64(1 << 63), 1.5, float32(0.1), []byte("bin"), map[string]any{"k": nil}}), false},
+		{nest(64, []byte{0x81, 0xa1, 'k'}, 0xc0), false},
+		{[]byte(`{"b":[1,-0,1e400],"a":"\ud83d"}`), true},
+		{[]byte(`[1e21,1e-7,18446744073709551616,-9223372036854775808,0.1,"\u0000\"\\"]`), true},
+		{[]byte(strings.Repeat("[", 256) + strings.Repeat("]", 256)), true},
+		{[]byte("[" + strings.Repeat("0,", 20) + "0]"), true},
+	} {
+		f.Add(s.data, s.json, uint16(len(s.data)))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, isJSON bool, limitSel uint16) {
+		from, to := MsgPack, JSON
+		if isJSON {
+			from, to = JSON, MsgPack
+		}
+		out, err := transcodeBoth(t, data, from, math.MaxInt)
+
+		// Limited: the same outcome within the limit, 413 beyond it, and
+		// the buffer never grows past it.
+		limit := int(limitSel)
+		lim, lerr := AppendTranscoded(make([]byte, 0, limit), data, from, limit)
+		switch {
+		case cap(lim) != limit:
+			t.Fatalf("limit %d: buffer grew to %d", limit, cap(lim))
+		case err == nil && len(out) <= limit && (lerr != nil || !bytes.Equal(lim, out)):
+			t.Fatalf("limit %d, size %d: %v", limit, len(out), lerr)
+		case err == nil && len(out) > limit && lerr != errConvTooLarge:
+			t.Fatalf("limit %d, size %d: %v, want too large", limit, len(out), lerr)
+		case err != nil && lerr != err && lerr != errConvTooLarge:
+			t.Fatalf("limit %d: %v, unbounded %v", limit, lerr, err)
+		}
+
+		if err != nil {
+			// "Malformed" agrees with the validators the op decoder uses.
+			if err == errConvMalformed && (isJSON && json.Valid(data) || !isJSON && mpSkip(data, 0) == len(data)) {
+				t.Fatalf("well-formed input called malformed: %q", data)
+			}
+			return
+		}
+		if isJSON && !json.Valid(data) || !isJSON && mpSkip(data, 0) != len(data) {
+			t.Fatalf("malformed input converted: %q", data)
+		}
+		if to == JSON && !json.Valid(out) || to == MsgPack && mpSkip(out, 0) != len(out) {
+			t.Fatalf("output malformed: %q", out)
+		}
+		if isJSON && !sameMPJSON(t, out, data) || !isJSON && !sameMPJSON(t, data, out) {
+			t.Fatalf("%q converted to %q: not the same value", data, out)
+		}
+		back, err := transcodeBoth(t, out, to, math.MaxInt)
+		if err == errConvDepth && isJSON {
+			return // JSON may nest deeper than MessagePack converts back
+		}
+		if err != nil {
+			t.Fatalf("output %q does not convert back: %v", out, err)
+		}
+		if isJSON {
+			// back is JSON as MessagePack data converts to: it is at its
+			// fixed point (1.0 came out as 1 and stays 1).
+			mp2, err := transcodeBoth(t, back, JSON, math.MaxInt)
+			if err != nil {
+				t.Fatalf("%s does not convert: %v", back, err)
+			}
+			if js2, err := transcodeBoth(t, mp2, MsgPack, math.MaxInt); err != nil || !bytes.Equal(js2, back) {
+				t.Fatalf("json %s -> %x -> %s (%v)", back, mp2, js2, err)
+			}
+			return
+		}
+		// msgpack -> json -> msgpack is the canonical form: converting it
+		// again changes neither it nor its JSON.
+		js2, err := transcodeBoth(t, back, MsgPack, math.MaxInt)
+		if err != nil || !bytes.Equal(js2, out) {
+			t.Fatalf("canonical %x -> %s, want %s (%v)", back, js2, out, err)
+		}
+		canon, err := transcodeBoth(t, js2, JSON, math.MaxInt)
+		if err != nil || !bytes.Equal(canon, back) {
+			t.Fatalf("canonical form not stable: %x -> %x (%v)", back, canon, err)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"encoding/base64"
+	"net/http"
 	"strconv"
 
 	"github.com/gobwas/httphead"
@@ -32,31 +33,87 @@ var (
 
 var headEnd = []byte("\r\n\r\n")
 
+// KeyLen is the length of a valid Sec-WebSocket-Key (base64 of 16 bytes).
+const KeyLen = 24
+
+// MaxHeaderValues bounds how many times each list header kept in an
+// Upgrade (Sec-WebSocket-Extensions, X-Forwarded-For) may appear: a
+// request with more is refused (400), so parsing never allocates.
+const MaxHeaderValues = 8
+
+// HeaderValues holds a repeatable header's values in arrival order.
+type HeaderValues struct {
+	n uint8
+	v [MaxHeaderValues][]byte
+}
+
+// All is the values in arrival order (nil if the header was absent). The
+// result aliases hv and the values alias the request buffer.
+func (hv *HeaderValues) All() [][]byte {
+	if hv.n == 0 {
+		return nil
+	}
+	return hv.v[:hv.n]
+}
+
+// add appends v and reports false when the bound is reached.
+func (hv *HeaderValues) add(v []byte) bool {
+	if int(hv.n) == MaxHeaderValues {
+		return false
+	}
+	hv.v[hv.n] = v
+	hv.n++
+	return true
+}
+
+// Upgrade is what an accepted upgrade request carries for the server.
+//
+// Key is a copy: it stays valid after the request buffer is reused (the
+// 101 may be written after the buffer went back to a pool). Every other
+// field aliases the buffer given to ParseUpgrade and is valid only while
+// that buffer is: copy what must outlive it. A nil span means the header
+// (or the query) was absent; an empty non-nil one, present but empty.
+type Upgrade struct {
+	Key           [KeyLen]byte // Sec-WebSocket-Key, copied
+	Origin        []byte       // Origin (at most once)
+	Authorization []byte       // raw Authorization value (at most once)
+	Query         []byte       // raw query string after '?'
+	Protocol      []byte       // Sec-WebSocket-Protocol (at most once)
+	Extensions    HeaderValues // every Sec-WebSocket-Extensions value
+	ForwardedFor  HeaderValues // every X-Forwarded-For value
+}
+
 // ParseUpgrade looks at the bytes received so far on a new connection. If
 // they do not yet hold a complete request head (and are within MaxRequest)
 // it returns n == 0 and rej == nil: wait for more. Otherwise it either
-// accepts (rej == nil, n = length of the request head, key = the client's
-// Sec-WebSocket-Key) or rejects. Bytes after n are WebSocket frames.
+// accepts (rej == nil, n = length of the request head, *u filled in) or
+// rejects. Bytes after n are WebSocket frames. *u is meaningful only on
+// accept; see Upgrade for which fields alias b.
 //
-// The returned Reject values are shared: do not modify them. key aliases b.
+// The returned Reject values are shared: do not modify them.
 //
 // Checks run in this order, so a request with several faults gets the
-// first one: request line (400), HTTP version >= 1.1 (400), method (405),
-// path (404), header syntax (400), Host/Upgrade/Connection/key (400),
+// first one: request line (400; the version must be HTTP/1.x, one digit
+// each, RFC 9112 2.3), HTTP version >= 1.1 (400), method (405), path (404),
+// header syntax (400: no whitespace between name and colon, RFC 9112 5.1;
+// no CR, LF or NUL in a value), Host/Upgrade/Connection/key, repeated
+// single-valued headers, more than MaxHeaderValues of a list header (400),
 // Sec-WebSocket-Version (400 if absent, 426 if not 13).
-func ParseUpgrade(b []byte, path string) (n int, key []byte, rej *Reject) {
+//
+// It does not allocate.
+func ParseUpgrade(b []byte, path string, u *Upgrade) (n int, rej *Reject) {
 	end := bytes.Index(b, headEnd)
 	if end < 0 {
 		// A head that has reached the bound without its terminator can never
 		// fit in it.
 		if len(b) >= MaxRequest {
-			return 0, nil, rejTooLarge
+			return 0, rejTooLarge
 		}
-		return 0, nil, nil
+		return 0, nil
 	}
 	n = end + len(headEnd)
 	if n > MaxRequest {
-		return 0, nil, rejTooLarge
+		return 0, rejTooLarge
 	}
 	head := b[:end+2] // every line, the last one included, ends in CRLF
 
@@ -64,40 +121,47 @@ func ParseUpgrade(b []byte, path string) (n int, key []byte, rej *Reject) {
 	rl, ok := httphead.ParseRequestLine(line)
 	switch {
 	case !ok || bytes.IndexByte(line, '\n') >= 0 || bytes.IndexByte(line, '\r') >= 0:
-		return 0, nil, rejBadRequest
+		return 0, rejBadRequest
+	case !strictVersion(line[len(rl.Method)+1+len(rl.URI)+1:]):
+		// httphead accepts any number of digits and overflows on long ones
+		// (HTTP/1.18446744073709551617 read as 1.1).
+		return 0, rejBadRequest
 	case rl.Version.Major != 1 || rl.Version.Minor < 1:
-		return 0, nil, rejBadRequest
+		return 0, rejBadRequest
 	case string(rl.Method) != "GET":
-		return 0, nil, rejBadMethod
+		return 0, rejBadMethod
 	}
+	*u = Upgrade{}
 	uri := rl.URI
 	if q := bytes.IndexByte(uri, '?'); q >= 0 {
-		uri = uri[:q]
+		uri, u.Query = uri[:q], uri[q+1:]
 	}
 	if string(uri) != path {
-		return 0, nil, rejNotFound
+		return 0, rejNotFound
 	}
 
 	var (
-		seenHost, seenUpgrade, seenConn bool
-		version                         []byte
-		seenVersion                     bool
+		seenHost, seenUpgrade, seenConn, seenKey bool
+		version                                  []byte
+		seenVersion                              bool
 	)
 	for len(head) > 0 {
 		line, head = cutLine(head)
 		if len(line) == 0 || line[0] == ' ' || line[0] == '\t' ||
-			bytes.IndexByte(line, '\r') >= 0 || bytes.IndexByte(line, '\n') >= 0 {
-			// Obsolete line folding or stray CR/LF: refuse rather than guess.
-			return 0, nil, rejBadRequest
+			bytes.IndexByte(line, '\r') >= 0 || bytes.IndexByte(line, '\n') >= 0 || bytes.IndexByte(line, 0) >= 0 {
+			// Obsolete line folding, stray CR/LF or NUL: refuse rather than
+			// guess (RFC 9112 5.2, RFC 9110 5.5).
+			return 0, rejBadRequest
 		}
 		k, v, ok := httphead.ParseHeaderLine(line)
-		if !ok || len(k) == 0 {
-			return 0, nil, rejBadRequest
+		// httphead trims the name; "Host :" must be refused, not read as Host.
+		if !ok || len(k) == 0 || line[len(k)] != ':' {
+			return 0, rejBadRequest
 		}
 		switch {
 		case equalFold(k, "Host"):
 			if seenHost {
-				return 0, nil, rejBadRequest
+				return 0, rejBadRequest
 			}
 			seenHost = true
 		case equalFold(k, "Upgrade"):
@@ -106,24 +170,57 @@ func ParseUpgrade(b []byte, path string) (n int, key []byte, rej *Reject) {
 			seenConn = seenConn || hasToken(v, "upgrade")
 		case equalFold(k, "Sec-WebSocket-Version"):
 			if seenVersion {
-				return 0, nil, rejBadRequest
+				return 0, rejBadRequest
 			}
 			seenVersion, version = true, v
 		case equalFold(k, "Sec-WebSocket-Key"):
-			if key != nil || !validKey(v) {
-				return 0, nil, rejBadRequest
+			if seenKey || !validKey(v) {
+				return 0, rejBadRequest
 			}
-			key = v
+			seenKey = true
+			copy(u.Key[:], v)
+		case equalFold(k, "Origin"):
+			ok = once(&u.Origin, v)
+		case equalFold(k, "Authorization"):
+			ok = once(&u.Authorization, v)
+		case equalFold(k, "Sec-WebSocket-Protocol"):
+			ok = once(&u.Protocol, v)
+		case equalFold(k, "Sec-WebSocket-Extensions"):
+			ok = u.Extensions.add(v)
+		case equalFold(k, "X-Forwarded-For"):
+			ok = u.ForwardedFor.add(v)
+		}
+		if !ok {
+			return 0, rejBadRequest
 		}
 	}
 	switch {
-	case !seenHost, !seenUpgrade, !seenConn, key == nil, !seenVersion:
-		return 0, nil, rejBadRequest
+	case !seenHost, !seenUpgrade, !seenConn, !seenKey, !seenVersion:
+		return 0, rejBadRequest
 	case string(version) != "13":
-		return 0, nil, rejBadVersion
+		return 0, rejBadVersion
 	}
-	return n, key, nil
+	return n, nil
 }
+
+// once stores v in *dst unless a value is already there: these headers
+// may appear once, and a repeat (which one would a proxy have checked?)
+// is refused.
+func once(dst *[]byte, v []byte) bool {
+	if *dst != nil {
+		return false
+	}
+	*dst = v
+	return true
+}
+
+// strictVersion reports whether v is HTTP-version as RFC 9112 2.3 writes
+// it: "HTTP/" DIGIT "." DIGIT.
+func strictVersion(v []byte) bool {
+	return len(v) == 8 && string(v[:5]) == "HTTP/" && isDigit(v[5]) && v[6] == '.' && isDigit(v[7])
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // cutLine splits off the first CRLF-terminated line of b.
 func cutLine(b []byte) (line, rest []byte) {
@@ -195,25 +292,16 @@ func validKey(v []byte) bool {
 // acceptGUID is the RFC 6455 constant appended to the key.
 const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-// AppendAccept appends the 101 Switching Protocols response for key.
-// It does not allocate for keys up to 92 bytes (a valid key is 24).
-func AppendAccept(dst, key []byte) []byte {
+// AppendAccept appends the 101 Switching Protocols response for key (the
+// Upgrade's copied Sec-WebSocket-Key). It does not allocate.
+func AppendAccept(dst []byte, key [KeyLen]byte) []byte {
 	dst = append(dst, "HTTP/1.1 101 Switching Protocols\r\n"+
 		"Upgrade: websocket\r\n"+
 		"Connection: Upgrade\r\n"+
 		"Sec-WebSocket-Accept: "...)
-	var sum [sha1.Size]byte
-	if len(key)+len(acceptGUID) <= 128 {
-		var in [128]byte
-		m := copy(in[:], key)
-		m += copy(in[m:], acceptGUID)
-		sum = sha1.Sum(in[:m])
-	} else {
-		h := sha1.New()
-		h.Write(key)
-		h.Write([]byte(acceptGUID))
-		h.Sum(sum[:0])
-	}
+	var in [KeyLen + len(acceptGUID)]byte
+	copy(in[copy(in[:], key[:]):], acceptGUID)
+	sum := sha1.Sum(in[:])
 	dst = base64.StdEncoding.AppendEncode(dst, sum[:])
 	return append(dst, "\r\n\r\n"...)
 }
@@ -240,26 +328,13 @@ func AppendReject(dst []byte, rej *Reject) []byte {
 	return append(dst, '\n')
 }
 
+// statusText is the reason phrase registered for code (RFC 9110 section
+// 15, as net/http keeps it), so every status a Reject can carry (408 from
+// the handshake deadline, 401/403/429 from admission) reads right.
+// Clients must ignore the phrase; it is for the humans reading captures.
 func statusText(code int) string {
-	switch code {
-	case 400:
-		return "Bad Request"
-	case 403:
-		return "Forbidden"
-	case 404:
-		return "Not Found"
-	case 405:
-		return "Method Not Allowed"
-	case 426:
-		return "Upgrade Required"
-	case 429:
-		return "Too Many Requests"
-	case 431:
-		return "Request Header Fields Too Large"
-	case 500:
-		return "Internal Server Error"
-	case 503:
-		return "Service Unavailable"
+	if s := http.StatusText(code); s != "" {
+		return s
 	}
 	return "Error"
 }

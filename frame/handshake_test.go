@@ -2,6 +2,9 @@ package frame
 
 import (
 	"bytes"
+	"fmt"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -48,12 +51,13 @@ func replace(prefix, line string) []byte {
 func TestParseUpgrade(t *testing.T) {
 	f := func(name string, in []byte, status int) {
 		t.Helper()
-		n, key, rej := ParseUpgrade(in, "/ws")
+		var u Upgrade
+		n, rej := ParseUpgrade(in, "/ws", &u)
 		switch {
 		case status == 0 && rej != nil:
 			t.Errorf("%s: rejected %d %s, want accept", name, rej.Status, rej.Reason)
-		case status == 0 && (n != len(in) || string(key) != goodKey):
-			t.Errorf("%s: n=%d key=%q, want n=%d", name, n, key, len(in))
+		case status == 0 && (n != len(in) || string(u.Key[:]) != goodKey):
+			t.Errorf("%s: n=%d key=%q, want n=%d", name, n, u.Key, len(in))
 		case status == -1 && (rej != nil || n != 0):
 			t.Errorf("%s: got n=%d rej=%v, want wait", name, n, rej)
 		case status > 0 && (rej == nil || rej.Status != status):
@@ -111,11 +115,13 @@ func TestParseUpgrade(t *testing.T) {
 func TestParseUpgradeIncremental(t *testing.T) {
 	for _, in := range [][]byte{goodRequest(), replace("GET", "POST /ws HTTP/1.1"), without("Host")} {
 		for i := range len(in) {
-			if n, key, rej := ParseUpgrade(in[:i], "/ws"); n != 0 || key != nil || rej != nil {
+			var u Upgrade
+			if n, rej := ParseUpgrade(in[:i], "/ws", &u); n != 0 || rej != nil {
 				t.Fatalf("prefix %d of %q: n=%d rej=%v, want wait", i, in, n, rej)
 			}
 		}
-		_, _, rej := ParseUpgrade(in, "/ws")
+		var u Upgrade
+		_, rej := ParseUpgrade(in, "/ws", &u)
 		if bytes.HasPrefix(in, []byte("GET")) && bytes.Contains(in, []byte("Host")) {
 			if rej != nil {
 				t.Fatalf("whole request rejected: %v", rej)
@@ -125,24 +131,21 @@ func TestParseUpgradeIncremental(t *testing.T) {
 		}
 	}
 	in := append(goodRequest(), 0x81, 0x85)
-	if n, _, rej := ParseUpgrade(in, "/ws"); rej != nil || n != len(in)-2 {
+	var u Upgrade
+	if n, rej := ParseUpgrade(in, "/ws", &u); rej != nil || n != len(in)-2 {
 		t.Fatalf("early frame bytes: n=%d rej=%v", n, rej)
 	}
 }
 
 func TestAppendAccept(t *testing.T) {
-	got := string(AppendAccept([]byte("x"), []byte(goodKey)))
+	got := string(AppendAccept([]byte("x"), [KeyLen]byte([]byte(goodKey))))
 	want := "xHTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n" // RFC 6455 1.3
 	if got != want {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}
-	long := bytes.Repeat([]byte("k"), 200) // the slow path must agree with itself
-	if a, b := AppendAccept(nil, long), AppendAccept(nil, long); !bytes.Equal(a, b) {
-		t.Fatal("long key not deterministic")
-	}
 	dst := make([]byte, 0, 256)
-	allocs := testing.AllocsPerRun(100, func() { dst = AppendAccept(dst[:0], []byte(goodKey)) })
+	allocs := testing.AllocsPerRun(100, func() { dst = AppendAccept(dst[:0], [KeyLen]byte([]byte(goodKey))) })
 	if allocs != 0 {
 		t.Fatalf("AppendAccept: %v allocs, want 0 (sha1 or base64 escaping to heap?)", allocs)
 	}
@@ -164,4 +167,160 @@ func TestAppendReject(t *testing.T) {
 	f(&Reject{426, "bad_version"}, "HTTP/1.1 426 Upgrade Required\r\n", "Sec-WebSocket-Version: 13\r\n")
 	f(&Reject{431, "too_large"}, "HTTP/1.1 431 Request Header Fields Too Large\r\n")
 	f(&Reject{503, "full"}, "HTTP/1.1 503 Service Unavailable\r\n")
+	f(&Reject{408, "timeout"}, "HTTP/1.1 408 Request Timeout\r\n")
+}
+
+// Issue 14 item 1: the key outlived the pooled buffer it aliased, and a
+// reused buffer gave another connection's Sec-WebSocket-Accept. The key is
+// now a copy: scribbling over the request changes nothing.
+func TestUpgradeKeyOutlivesBuffer(t *testing.T) {
+	req := goodRequest()
+	var u Upgrade
+	if n, rej := ParseUpgrade(req, "/ws", &u); rej != nil || n == 0 {
+		t.Fatalf("n=%d rej=%v", n, rej)
+	}
+	for i := range req {
+		req[i] = 'A'
+	}
+	got := string(AppendAccept(nil, u.Key))
+	if !strings.Contains(got, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n") {
+		t.Fatalf("accept after the buffer was reused: %q", got)
+	}
+}
+
+// Issue 14 item 9: an HTTP version of many digits overflowed into 1.1.
+// RFC 9112 2.3: one digit each side of the dot.
+func TestParseUpgradeVersionOverflow(t *testing.T) {
+	for _, v := range []string{"HTTP/1.18446744073709551617", "HTTP/1.10", "HTTP/01.1", "HTTP/1.1x", "HTTP/1.", "HTTP/1.1 x"} {
+		var u Upgrade
+		if _, rej := ParseUpgrade(replace("GET", "GET /ws "+v), "/ws", &u); rej == nil || rej.Status != 400 {
+			t.Errorf("%s: got %+v, want 400", v, rej)
+		}
+	}
+}
+
+// Issue 14 item 9: whitespace between a header name and its colon must be
+// refused with 400 (RFC 9112 5.1), not read as the header.
+func TestParseUpgradeSpaceBeforeColon(t *testing.T) {
+	for _, c := range []struct{ prefix, line string }{
+		{"Host", "Host : example.com"},
+		{"Host", "Host\t: example.com"},
+		{"Sec-WebSocket-Version", "Sec-WebSocket-Version : 13"},
+		{"Sec-WebSocket-Key", "Sec-WebSocket-Key : " + goodKey},
+	} {
+		var u Upgrade
+		if _, rej := ParseUpgrade(replace(c.prefix, c.line), "/ws", &u); rej == nil || rej.Status != 400 {
+			t.Errorf("%q: got %+v, want 400", c.line, rej)
+		}
+	}
+	var u Upgrade
+	if _, rej := ParseUpgrade(goodRequest("X-Nul: a\x00b"), "/ws", &u); rej == nil || rej.Status != 400 {
+		t.Errorf("NUL in a value: got %+v, want 400", rej)
+	}
+}
+
+// Issue 14 item 9: the 408 went out as "408 Error". Every status a Reject
+// can carry has its registered phrase.
+func TestAppendRejectReasonPhrases(t *testing.T) {
+	for code := 400; code <= 599; code++ {
+		phrase := http.StatusText(code)
+		if phrase == "" {
+			continue
+		}
+		got := string(AppendReject(nil, &Reject{Status: code, Reason: "x"}))
+		if want := "HTTP/1.1 " + strconv.Itoa(code) + " " + phrase + "\r\n"; !strings.HasPrefix(got, want) {
+			t.Errorf("%d: %q, want prefix %q", code, got, want)
+		}
+	}
+}
+
+func TestParseUpgradeFields(t *testing.T) {
+	req := goodRequest(
+		"Origin: https://app.example",
+		"Authorization: Bearer abc.def",
+		"Sec-WebSocket-Protocol: v1, v2",
+		"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits",
+		"X-Forwarded-For: 10.0.0.1, 10.0.0.2",
+		"sec-websocket-extensions: x-other",
+		"x-forwarded-for:10.0.0.3",
+	)
+	req = bytes.Replace(req, []byte("GET /ws "), []byte("GET /ws?token=t&x=1 "), 1)
+	var u Upgrade
+	if n, rej := ParseUpgrade(req, "/ws", &u); rej != nil || n != len(req) {
+		t.Fatalf("n=%d rej=%v", n, rej)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want any
+	}{
+		{"key", string(u.Key[:]), goodKey},
+		{"origin", string(u.Origin), "https://app.example"},
+		{"authorization", string(u.Authorization), "Bearer abc.def"},
+		{"query", string(u.Query), "token=t&x=1"},
+		{"protocol", string(u.Protocol), "v1, v2"},
+		{"extensions", fmt.Sprintf("%q", u.Extensions.All()), `["permessage-deflate; client_max_window_bits" "x-other"]`},
+		{"forwarded", fmt.Sprintf("%q", u.ForwardedFor.All()), `["10.0.0.1, 10.0.0.2" "10.0.0.3"]`},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	// Spans alias the request (documented): they see a change to it.
+	if &u.Origin[0] != &req[bytes.Index(req, []byte("https://app"))] {
+		t.Error("Origin does not alias the request")
+	}
+
+	// Absent is nil; present but empty is empty and non-nil.
+	u = Upgrade{Query: []byte("stale")}
+	if _, rej := ParseUpgrade(goodRequest("Origin:"), "/ws", &u); rej != nil {
+		t.Fatal(rej)
+	}
+	if u.Query != nil || u.Authorization != nil || u.Protocol != nil || u.Extensions.All() != nil || u.ForwardedFor.All() != nil {
+		t.Errorf("absent fields not nil: %+v", u)
+	}
+	if u.Origin == nil || len(u.Origin) != 0 {
+		t.Errorf("empty Origin: %q (nil %v)", u.Origin, u.Origin == nil)
+	}
+	if _, rej := ParseUpgrade(replace("GET", "GET /ws? HTTP/1.1"), "/ws", &u); rej != nil || u.Query == nil || len(u.Query) != 0 {
+		t.Errorf("empty query: rej %v query %q", rej, u.Query)
+	}
+
+	// Single-valued headers may not repeat; list headers up to MaxHeaderValues.
+	bad := func(name string, in []byte) {
+		t.Helper()
+		var u Upgrade
+		if _, rej := ParseUpgrade(in, "/ws", &u); rej == nil || rej.Status != 400 {
+			t.Errorf("%s: got %+v, want 400", name, rej)
+		}
+	}
+	bad("two Origin", goodRequest("Origin: a", "Origin: b"))
+	bad("two Authorization", goodRequest("Authorization: a", "authorization: b"))
+	bad("two Protocol", goodRequest("Sec-WebSocket-Protocol: a", "Sec-WebSocket-Protocol: b"))
+	var many []string
+	for i := range MaxHeaderValues {
+		many = append(many, fmt.Sprintf("X-Forwarded-For: 10.0.0.%d", i))
+	}
+	if _, rej := ParseUpgrade(goodRequest(many...), "/ws", &u); rej != nil || len(u.ForwardedFor.All()) != MaxHeaderValues {
+		t.Errorf("%d X-Forwarded-For: rej %v, %d kept", MaxHeaderValues, rej, len(u.ForwardedFor.All()))
+	}
+	bad("too many X-Forwarded-For", goodRequest(append(many, "X-Forwarded-For: 1.1.1.1")...))
+	many = many[:0]
+	for range MaxHeaderValues + 1 {
+		many = append(many, "Sec-WebSocket-Extensions: x")
+	}
+	bad("too many Sec-WebSocket-Extensions", goodRequest(many...))
+}
+
+// A typical browser upgrade parses and is answered without allocating.
+func TestParseUpgradeZeroAllocs(t *testing.T) {
+	req := goodRequest("Origin: https://app.example", "User-Agent: Mozilla/5.0", "Cookie: a=b",
+		"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits", "X-Forwarded-For: 10.1.2.3")
+	dst := make([]byte, 0, 256)
+	var u Upgrade
+	zeroAllocs(t, "ParseUpgrade+AppendAccept", "spans alias the request, the key is a fixed array", func() {
+		if n, rej := ParseUpgrade(req, "/ws", &u); rej != nil || n != len(req) {
+			t.Fatalf("n=%d rej=%v", n, rej)
+		}
+		dst = AppendAccept(dst[:0], u.Key)
+	})
 }

@@ -35,6 +35,7 @@ type outcome struct {
 	code     ws.StatusCode
 	reason   string
 	buffered int // after Release
+	peak     int // the most Buffered() reported after any Feed
 }
 
 func (o outcome) String() string {
@@ -61,7 +62,9 @@ func feedCuts(in []byte, maxMessage int, cuts []int, setup ...func(*Decoder)) ou
 		if c < prev {
 			continue
 		}
-		if f := d.Feed(b[prev:c], maxMessage, &r); f != nil {
+		f := d.Feed(b[prev:c], maxMessage, &r)
+		o.peak = max(o.peak, d.Buffered())
+		if f != nil {
 			o.code, o.reason = f.Code, f.Reason
 			break
 		}

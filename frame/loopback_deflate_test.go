@@ -65,13 +65,7 @@ func (e *echoConn) CompressedMessage(text bool, p []byte) {
 
 // appendDeflatedMsg appends the JSON msg frame compressed, if it is worth
 // it; false leaves the plain frame to the caller.
-func (e *echoConn) appendDeflatedMsg(ch []byte, off uint64, data []byte, dataEnc Enc) bool {
-	if dataEnc != JSON {
-		var err error
-		if data, err = msgpackToJSON(data); err != nil {
-			return false
-		}
-	}
+func (e *echoConn) appendDeflatedMsg(ch []byte, off uint64, data []byte) bool {
 	part, ok := AppendDeflatedPart(nil, JSON, data, loopbackCompressMin)
 	if !ok {
 		return false
@@ -177,9 +171,9 @@ func TestLoopbackDeflateGorilla(t *testing.T) {
 	}
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	read := gorillaReader(t, c)
-	chat := benchPayload("chat", 16<<10, JSON) // 16 KB through a 512-byte write buffer: fragmented and compressed
-	oddsMP := benchPayload("odds", 4<<10, MsgPack)
-	oddsJSON, err := msgpackToJSON(oddsMP)
+	chat := deflatePayload("chat", 16<<10, JSON) // 16 KB through a 512-byte write buffer: fragmented and compressed
+	oddsMP := deflatePayload("odds", 4<<10, MsgPack)
+	oddsJSON, err := AppendTranscoded(nil, oddsMP, MsgPack, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +233,7 @@ func TestLoopbackDeflateCoder(t *testing.T) {
 		}
 		// The same large publish twice: a client keeping its context would
 		// refer back into the first, and the server would fail it (1007).
-		odds := benchPayload("odds", 8<<10, JSON)
+		odds := deflatePayload("odds", 8<<10, JSON)
 		for i := range 3 {
 			pub := `{"op":"pub","ch":"odds","data":` + string(odds) + `}`
 			if err := c.Write(ctx, cws.MessageText, []byte(pub)); err != nil {

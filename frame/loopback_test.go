@@ -40,11 +40,17 @@ func (e *echoConn) Message(text bool, p []byte) {
 	e.out = AppendAck(e.out, enc, op.ID)
 	if op.Kind == OpPub {
 		// Send the publish back in JSON whatever it came in.
-		if e.deflate && e.appendDeflatedMsg(op.Ch, 7, op.Data, enc) {
+		data, err := AppendTranscoded(nil, op.Data, enc, 1<<20)
+		if enc == JSON {
+			data, err = op.Data, nil
+		}
+		if err == nil && e.deflate && e.appendDeflatedMsg(op.Ch, 7, data) {
 			return
 		}
-		var err error
-		if e.out, err = AppendMsg(e.out, JSON, op.Ch, 7, op.Data, enc); err != nil {
+		if err == nil {
+			e.out, err = AppendMsg(e.out, JSON, op.Ch, 7, data)
+		}
+		if err != nil {
 			e.out = AppendErr(e.out, enc, op.ID, 400, err.Error())
 		}
 	}
@@ -68,13 +74,14 @@ func serveOne(t *testing.T, c net.Conn, deflate bool) {
 			return
 		}
 		buf = append(buf, rd[:n]...)
-		hn, key, rej := ParseUpgrade(buf, "/ws")
+		var u Upgrade
+		hn, rej := ParseUpgrade(buf, "/ws", &u)
 		if rej != nil {
 			c.Write(AppendReject(nil, rej))
 			return
 		}
 		if hn > 0 {
-			resp := AppendAccept(nil, key)
+			resp := AppendAccept(nil, u.Key)
 			if deflate {
 				resp, deflate = acceptDeflate(resp, buf[:hn])
 			}

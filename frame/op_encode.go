@@ -2,25 +2,17 @@ package frame
 
 import (
 	"encoding/binary"
-	"errors"
 	"slices"
 	"strconv"
 
 	"github.com/gobwas/ws"
 )
 
-// Replies and pushes are written as complete frames straight into dst:
-// header room is reserved from the payload size computed up front (exact
-// for everything but converted data, whose size is known before it is
-// spliced), the payload is appended, and the header is written in front.
-// If the reservation was off, the payload is shifted once; with exact
-// sizes that never happens.
-
-// MaxMsgOverhead bounds the bytes AppendMsg adds around ch and data in
-// the same encoding (header, keys, offset): a dst with spare capacity
-// len(ch)+len(data)+MaxMsgOverhead is never reallocated (for channel
-// names that pass ValidChannel).
-const MaxMsgOverhead = 72
+// Replies are written as complete frames straight into dst: header room
+// is reserved from the payload size computed up front, the payload is
+// appended, and the header is written in front. If the reservation was
+// off, the payload is shifted once; with exact sizes that never happens.
+// The msg push is built in two phases instead (msg.go).
 
 // frameOp is the opcode carrying enc.
 func frameOp(enc Enc) ws.OpCode {
@@ -134,50 +126,6 @@ func AppendErr(dst []byte, enc Enc, id []byte, code int, msg string) []byte {
 	return endFrame(dst, start, room, ws.OpBinary)
 }
 
-var errEmptyData = errors.New("frame: empty data value")
-
-// AppendMsg appends a complete WebSocket frame holding {op:"msg", ch, off,
-// data} in encoding enc, where data is a raw value in dataEnc (converted if
-// the encodings differ). Same encoding: data is spliced verbatim and
-// nothing is allocated if dst has room (see MaxMsgOverhead).
-func AppendMsg(dst []byte, enc Enc, ch []byte, off uint64, data []byte, dataEnc Enc) ([]byte, error) {
-	if len(data) == 0 {
-		return dst, errEmptyData
-	}
-	if dataEnc != enc {
-		var err error
-		if enc == JSON {
-			data, err = msgpackToJSON(data)
-		} else {
-			data, err = jsonToMsgpack(data)
-		}
-		if err != nil {
-			return dst, err
-		}
-	}
-	if enc == JSON {
-		n := len(`{"op":"msg","ch":,"off":,"data":}`) + jsonStrLen(ch) + decLen(off) + len(data)
-		dst, start, room := beginFrame(dst, n)
-		dst = append(dst, `{"op":"msg","ch":`...)
-		dst = appendJSONStr(dst, ch)
-		dst = append(dst, `,"off":`...)
-		dst = strconv.AppendUint(dst, off, 10)
-		dst = append(dst, `,"data":`...)
-		dst = append(dst, data...)
-		dst = append(dst, '}')
-		return endFrame(dst, start, room, ws.OpText), nil
-	}
-	n := 1 + 7 + 3 + mpStrLen(len(ch)) + 4 + mpUintLen(off) + 5 + len(data)
-	dst, start, room := beginFrame(dst, n)
-	dst = append(dst, "\x84\xa2op\xa3msg\xa2ch"...)
-	dst = appendMPStr(dst, ch)
-	dst = append(dst, "\xa3off"...)
-	dst = appendMPUint(dst, off)
-	dst = append(dst, "\xa4data"...)
-	dst = append(dst, data...)
-	return endFrame(dst, start, room, ws.OpBinary), nil
-}
-
 // decLen is the number of decimal digits of v.
 func decLen(v uint64) int {
 	n := 1
@@ -245,22 +193,24 @@ func mpStrLen(n int) int {
 
 // appendMPStr appends s as a MessagePack str in its shortest form.
 func appendMPStr[T ~string | ~[]byte](dst []byte, s T) []byte {
-	switch n := len(s); {
-	case n < 32:
-		dst = append(dst, 0xa0|byte(n))
-	case n <= 0xff:
-		dst = append(dst, 0xd9, byte(n))
-	case n <= 0xffff:
-		dst = append(dst, 0xda)
-		dst = binary.BigEndian.AppendUint16(dst, uint16(n))
-	default:
-		dst = append(dst, 0xdb)
-		dst = binary.BigEndian.AppendUint32(dst, uint32(n))
-	}
+	dst = appendMPStrHeader(dst, len(s))
 	for i := 0; i < len(s); i++ {
 		dst = append(dst, s[i])
 	}
 	return dst
+}
+
+// appendMPStrHeader appends the shortest str header for n bytes.
+func appendMPStrHeader(dst []byte, n int) []byte {
+	switch {
+	case n < 32:
+		return append(dst, 0xa0|byte(n))
+	case n <= 0xff:
+		return append(dst, 0xd9, byte(n))
+	case n <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(dst, 0xda), uint16(n))
+	}
+	return binary.BigEndian.AppendUint32(append(dst, 0xdb), uint32(n))
 }
 
 func mpUintLen(v uint64) int {

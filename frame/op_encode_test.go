@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -75,14 +76,14 @@ func TestAppendErr(t *testing.T) {
 }
 
 func TestAppendMsgSameEncoding(t *testing.T) {
-	b, err := AppendMsg(nil, JSON, []byte("news"), 42, []byte(`{"a":[1,"x"]}`), JSON)
+	b, err := AppendMsg(nil, JSON, []byte("news"), 42, []byte(`{"a":[1,"x"]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantJSON(t, b, `{"op":"msg","ch":"news","off":42,"data":{"a":[1,"x"]}}`)
 	for _, data := range []any{[]byte{}, "", []byte{1, 2}, "s", 1.5, nil, map[string]any{"k": []any{1}}} {
 		raw := mpVal(data)
-		b, err := AppendMsg(nil, MsgPack, []byte("c"), 1<<40, raw, MsgPack)
+		b, err := AppendMsg(nil, MsgPack, []byte("c"), 1<<40, raw)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,7 +93,7 @@ func TestAppendMsgSameEncoding(t *testing.T) {
 		}
 		wantMP(t, b, map[string]any{"op": "msg", "ch": "c", "off": uint64(1 << 40), "data": data})
 	}
-	if _, err := AppendMsg(nil, JSON, []byte("c"), 0, nil, JSON); err == nil {
+	if _, err := AppendMsg(nil, JSON, []byte("c"), 0, nil); err == nil {
 		t.Fatal("empty data accepted")
 	}
 }
@@ -101,17 +102,24 @@ func TestAppendMsgSameEncoding(t *testing.T) {
 // bytes, in both encodings.
 func TestAppendMsgHeaderBoundaries(t *testing.T) {
 	for _, enc := range []Enc{JSON, MsgPack} {
-		base, _ := AppendMsg(nil, enc, []byte("c"), 5, []byte(`""`), JSON)
+		empty := []byte(`""`)
+		if enc == MsgPack {
+			empty = mpVal("")
+		}
+		base, _ := AppendMsg(nil, enc, []byte("c"), 5, empty)
 		_, p := readFrame(t, base)
-		overhead := len(p) - 2 // payload bytes besides the empty string's content
+		overhead := len(p) - len(empty) // payload bytes besides the data
 		for _, target := range []int{124, 125, 126, 127, 65534, 65535, 65536, 65537, 70000} {
-			s := strings.Repeat("z", target-overhead)
-			if enc == MsgPack {
-				// The str header grows with the string; shrink to hit the target.
-				s = s[:max(0, len(s)-(mpStrLen(len(s))-len(s)-1))]
+			// The longest string whose encoding leaves the payload at target.
+			n := target - overhead
+			for encLen(enc, n) > target-overhead {
+				n--
 			}
-			data, _ := json.Marshal(s)
-			b, err := AppendMsg([]byte("xy"), enc, []byte("c"), 5, data, JSON)
+			data := mpVal(strings.Repeat("z", n))
+			if enc == JSON {
+				data, _ = json.Marshal(strings.Repeat("z", n))
+			}
+			b, err := AppendMsg([]byte("xy"), enc, []byte("c"), 5, data)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -122,14 +130,27 @@ func TestAppendMsgHeaderBoundaries(t *testing.T) {
 			if hs := len(b) - 2 - len(p); hs != headerSize(len(p)) {
 				t.Fatalf("payload %d: header %d bytes", len(p), hs)
 			}
+			if len(p) != target && encLen(enc, n) == target-overhead {
+				t.Fatalf("payload %d, want %d", len(p), target)
+			}
 		}
 	}
 }
 
+// encLen is the encoded length of an n-byte plain string.
+func encLen(enc Enc, n int) int {
+	if enc == JSON {
+		return n + 2
+	}
+	return mpStrLen(n)
+}
+
+// Conversion through the two-phase path the server uses
+// (AppendMsgPartFrom, then FinishMsg).
 func TestAppendMsgConversion(t *testing.T) {
 	f := func(name string, data []byte, from, to Enc, want string) {
 		t.Helper()
-		b, err := AppendMsg(nil, to, []byte("c"), 1, data, from)
+		part, err := AppendMsgPartFrom(make([]byte, MsgHeadMax), to, data, from, math.MaxInt)
 		if want == "error" {
 			if err == nil {
 				t.Errorf("%s: converted, want error", name)
@@ -140,6 +161,7 @@ func TestAppendMsgConversion(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 			return
 		}
+		b := FinishMsg(part, MsgHeadMax, to, []byte("c"), 1)
 		_, p := readFrame(t, b)
 		var got string
 		if to == JSON {
@@ -160,7 +182,7 @@ func TestAppendMsgConversion(t *testing.T) {
 	jm := func(data string) string { return `{"op":"msg","ch":"c","off":1,"data":` + data + `}` }
 	f("bin to base64", mpVal([]byte{0, 1, 2, 0xff}), MsgPack, JSON, jm(`"AAEC/w=="`))
 	f("empty bin", mpVal([]byte{}), MsgPack, JSON, jm(`""`))
-	f("map keys sorted", mpMap("b", 1, "a", "<&>"), MsgPack, JSON, jm(`{"a":"<&>","b":1}`))
+	f("map keys keep their order", mpMap("b", 1, "a", "<&>"), MsgPack, JSON, jm(`{"b":1,"a":"<&>"}`))
 	f("nested", mpVal([]any{nil, true, -5, 1.5, "s", map[string]any{}}), MsgPack, JSON, jm(`[null,true,-5,1.5,"s",{}]`))
 	f("uint64", mpVal(uint64(1<<63)), MsgPack, JSON, jm(`9223372036854775808`))
 	f("ext", []byte{0xd4, 1, 2}, MsgPack, JSON, "error")
@@ -176,26 +198,30 @@ func TestAppendMsgConversion(t *testing.T) {
 	f("exponent is float", []byte(`1e2`), JSON, MsgPack, "cb4059000000000000")
 	f("string", []byte(`"hi"`), JSON, MsgPack, "a26869")
 	f("empty string", []byte(`""`), JSON, MsgPack, "a0")
-	f("object sorted", []byte(`{"b":[true,null],"a":1}`), JSON, MsgPack, "82a16101a16292c3c0")
+	f("object keeps its key order", []byte(`{"b":[true,null],"a":1}`), JSON, MsgPack, "82a16292c3c0a16101")
 	f("out of range", []byte(`1e400`), JSON, MsgPack, "error")
 	f("malformed", []byte(`{"a":`), JSON, MsgPack, "error")
 	f("trailing", []byte(`1 2`), JSON, MsgPack, "error")
 }
 
-func TestMsgPackCompatible(t *testing.T) {
+// JSON numbers beyond float64 and nesting beyond 256 are refused up front
+// by TranscodedLen, exactly when the conversion would fail (formerly
+// TestMsgPackCompatible, a separate validator).
+func TestTranscodedLenJSON(t *testing.T) {
 	for _, s := range []string{`1`, `1e308`, `-1.5e-300`, `{"a":[1,"1e999",2e3]}`, `"x"`, strings.Repeat("[", 256) + strings.Repeat("]", 256)} {
-		if !MsgPackCompatible([]byte(s)) {
-			t.Errorf("%.40s refused", s)
+		n, err := TranscodedLen([]byte(s), JSON, math.MaxInt)
+		if err != nil {
+			t.Errorf("%.40s refused: %v", s, err)
 		}
-		if _, err := jsonToMsgpack([]byte(s)); err != nil {
-			t.Errorf("%.40s: conversion failed: %v", s, err)
+		if out, err := AppendTranscoded(nil, []byte(s), JSON, math.MaxInt); err != nil || len(out) != n {
+			t.Errorf("%.40s: conversion %d bytes, %v; counted %d", s, len(out), err, n)
 		}
 	}
 	for _, s := range []string{`1e309`, `[1,-1e400]`, `{"a":{"b":1e999}}`, strings.Repeat("[", 258) + strings.Repeat("]", 258)} {
-		if MsgPackCompatible([]byte(s)) {
+		if _, err := TranscodedLen([]byte(s), JSON, math.MaxInt); err == nil {
 			t.Errorf("%.40s accepted", s)
 		}
-		if _, err := jsonToMsgpack([]byte(s)); err == nil {
+		if _, err := AppendTranscoded(nil, []byte(s), JSON, math.MaxInt); err == nil {
 			t.Errorf("%.40s: converted", s)
 		}
 	}

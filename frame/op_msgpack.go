@@ -41,7 +41,10 @@ func decodeMsgPack(p []byte, f *opFields) *OpError {
 				s, _, ok := mpStr(p, vs)
 				f.hasCh, f.chIsStr, f.ch = true, ok, s
 			case "id":
-				if c := v[0]; c >= 0x80 && c <= 0x9f || c >= 0xdc && c <= 0xdf {
+				// Containers and ext values (timestamps included) are not
+				// scalars (docs/protocol.md); an ext id could not be echoed
+				// to a JSON reply either.
+				if c := v[0]; c >= 0x80 && c <= 0x9f || c >= 0xdc && c <= 0xdf || c >= 0xc7 && c <= 0xc9 || c >= 0xd4 && c <= 0xd8 {
 					return errIDNotScalar
 				}
 				f.id = v
@@ -171,15 +174,7 @@ func mpSkip(p []byte, i int) int {
 		if len(p)-i < w {
 			return -1
 		}
-		var n uint64
-		switch w {
-		case 1:
-			n = uint64(p[i])
-		case 2:
-			n = uint64(binary.BigEndian.Uint16(p[i:]))
-		case 4:
-			n = uint64(binary.BigEndian.Uint32(p[i:]))
-		}
+		n := beUint(p[i:], w)
 		i += w
 		switch c {
 		case 0xdc, 0xdd: // array
@@ -197,4 +192,18 @@ func mpSkip(p []byte, i int) int {
 		}
 	}
 	return i
+}
+
+// beUint reads the w-byte (1, 2, 4 or 8) big-endian unsigned integer at
+// the start of p, which holds at least w bytes.
+func beUint(p []byte, w int) uint64 {
+	switch w {
+	case 1:
+		return uint64(p[0])
+	case 2:
+		return uint64(binary.BigEndian.Uint16(p))
+	case 4:
+		return uint64(binary.BigEndian.Uint32(p))
+	}
+	return binary.BigEndian.Uint64(p)
 }

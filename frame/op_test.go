@@ -205,3 +205,25 @@ func unhex(s string) []byte {
 	}
 	return b
 }
+
+// Issue 14 item 9: an ext value (a timestamp, say) was accepted as an id,
+// though docs/protocol.md lists scalars only.
+func TestDecodeOpExtID(t *testing.T) {
+	for _, ext := range [][]byte{
+		{0xd4, 1, 1}, {0xd5, 2, 1, 2}, {0xd6, 0xff, 0, 0, 0, 1}, {0xd7, 0xff, 0, 0, 0, 0, 0, 0, 0, 1},
+		append([]byte{0xd8, 5}, make([]byte, 16)...), {0xc7, 1, 9, 0}, {0xc8, 0, 1, 9, 0}, {0xc9, 0, 0, 0, 1, 9, 0},
+	} {
+		var op Op
+		e := DecodeOp(mpMap("op", "sub", "ch", "x", "id", rawMP(ext)), MsgPack, &op)
+		if e == nil || e.Code != CodeBadRequest || e.Msg != "id must be a scalar" {
+			t.Errorf("ext id %x: got %+v", ext, e)
+		}
+	}
+	// Scalars, bin included, stay accepted.
+	for _, id := range []any{nil, true, 7, -7, 1.5, "s", []byte{1}} {
+		var op Op
+		if e := DecodeOp(mpMap("op", "sub", "ch", "x", "id", id), MsgPack, &op); e != nil || !bytes.Equal(op.ID, mpVal(id)) {
+			t.Errorf("id %#v: %+v, id %x", id, e, op.ID)
+		}
+	}
+}

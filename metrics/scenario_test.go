@@ -17,7 +17,9 @@ import (
 // that every counter a scrape shows moved exactly as the scenario did.
 func TestScrapeFollowsScenario(t *testing.T) {
 	wstest.EachEngine(t, func(t *testing.T, engine string) {
-		r := startRig(t, engine, nil)
+		// History off: a channel then ends with its last subscriber (with history
+		// it would be kept -history-ttl, as docs/protocol.md says).
+		r := startRig(t, engine, func(c *server.Config) { c.HistorySize = 0 })
 		m := r.base + "/metrics"
 
 		// Baseline: a fresh server exports every series at zero.

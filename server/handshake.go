@@ -52,7 +52,8 @@ func (s *Server) handshake(ss *session, b []byte) (rest []byte, ok bool) {
 		*ss.hs = append(*ss.hs, add...)
 		req = *ss.hs
 	}
-	n, key, rej := frame.ParseUpgrade(req, s.cfg.Path)
+	var u frame.Upgrade // u.Key is a copy: it outlives ss.hs going back to the pool
+	n, rej := frame.ParseUpgrade(req, s.cfg.Path, &u)
 	if rej == nil && n == 0 {
 		if len(req) < frame.MaxRequest {
 			if ss.hs == nil {
@@ -69,11 +70,9 @@ func (s *Server) handshake(ss *session, b []byte) (rest []byte, ok bool) {
 		// the engine's bytes, whole, never the capped copy.
 		rest = b[n-prev:]
 	}
-	// key aliases req, which may be the pooled buffer given back below:
-	// copy it first (another loop takes the buffer the moment it is back;
-	// issue 14, a wrong Sec-WebSocket-Accept under concurrency).
-	var keyBuf [32]byte
-	key = append(keyBuf[:0], key...)
+	// Every span of u but the key (a copy) aliases req, which may be the
+	// pooled buffer given back here: read them before (another loop takes
+	// the buffer the moment it is back; issue 14, a wrong accept).
 	if ss.hs != nil {
 		putHS(ss.hs)
 		ss.hs = nil
@@ -108,7 +107,7 @@ func (s *Server) handshake(ss *session, b []byte) (rest []byte, ok bool) {
 	// 101 from a stack buffer: WriteCopy copies only if the fresh socket
 	// would block, which it practically never does.
 	var buf [256]byte
-	if err := ss.pc.WriteCopy(frame.AppendAccept(buf[:0], key)); err != nil {
+	if err := ss.pc.WriteCopy(frame.AppendAccept(buf[:0], u.Key)); err != nil {
 		return nil, false
 	}
 	return rest, true

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"sync"
 
 	"github.com/starling-ws/starling/frame"
 	"github.com/starling-ws/starling/shard"
@@ -11,56 +12,67 @@ import (
 // buffer, in its encoding), from which a shard worker builds each class's
 // frame once, the first time a subscriber of that class needs it. So the
 // conversion between encodings runs on a worker, outside every lock the
-// event loops take, and only for classes that have subscribers.
+// event loops take, and only for classes that have subscribers; its size
+// was checked against -max-message when the publish arrived.
 type payload struct {
-	data []byte
-	enc  frame.Enc
+	data  []byte
+	enc   frame.Enc
+	limit int // -max-message: the converted data's bound
 }
 
 func (p *payload) Size() int { return len(p.data) }
 
+// scratch holds converted data while its frame is built (one per worker
+// at a time; the frame itself is a fresh, exact allocation).
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
 // Frame builds the complete msg frame for class cls.
 func (p *payload) Frame(cls shard.Class, ch string, off uint64) []byte {
 	enc := frame.Enc(cls & 1)
-	dst := make([]byte, 0, len(ch)+len(p.data)+frame.MaxMsgOverhead)
-	out, err := frame.AppendMsg(dst, enc, []byte(ch), off, p.data, p.enc)
+	data := p.data
+	if enc != p.enc {
+		sb := scratch.Get().(*[]byte)
+		defer scratch.Put(sb)
+		var err error
+		if data, err = frame.AppendTranscoded((*sb)[:0], p.data, p.enc, p.limit); err != nil {
+			// Checked when the publish arrived, so a failure here is a
+			// conversion bug; this class's subscribers miss this offset.
+			return nil
+		}
+		*sb = data[:0]
+	}
+	out, err := frame.AppendMsg(make([]byte, 0, len(ch)+len(data)+frame.MaxMsgOverhead), enc, []byte(ch), off, data)
 	if err != nil {
-		// Checked when the publish arrived (publish), so a failure here is
-		// a conversion bug; this class's subscribers miss this offset.
 		return nil
 	}
 	return out
 }
 
-var (
-	errNotJSON    = errors.New("data is not representable in JSON (ext type, non-string map key or non-finite float)")
-	errNotMsgPack = errors.New("data is not representable in MessagePack (number out of range)")
-)
-
 // publish validates a pub and hands it to the hub. It returns the offset
-// taken, or the err reply's code and message.
+// taken, or the err reply's code and message. Data that subscribers of the
+// other encoding could not receive (not representable, or larger than
+// -max-message once converted) is refused here, whether or not such
+// subscribers exist now, so that no subscriber silently misses an offset.
 func (s *Server) publish(fd int, ch, data []byte, enc frame.Enc) (uint64, int, string) {
-	if enc == frame.MsgPack && !frame.JSONCompatible(data) {
-		return 0, frame.CodeBadRequest, errNotJSON.Error()
-	}
-	if enc == frame.JSON && !frame.MsgPackCompatible(data) {
-		return 0, frame.CodeBadRequest, errNotMsgPack.Error()
+	if _, err := frame.TranscodedLen(data, enc, s.cfg.MaxMessage); err != nil {
+		var ce *frame.ConvError
+		if errors.As(err, &ce) {
+			return 0, ce.Code, ce.Msg
+		}
+		return 0, frame.CodeBadRequest, err.Error()
 	}
 	// Counted before the hub can deliver it (see shard's Publish).
 	s.st.publishes.add(fd, 1)
-	p := &payload{data: append([]byte(nil), data...), enc: enc}
+	p := &payload{data: append([]byte(nil), data...), enc: enc, limit: s.cfg.MaxMessage}
 	off, err := s.hub.Publish(ch, p)
 	switch err {
 	case nil:
 		return off, 0, ""
 	case shard.ErrBusy:
 		s.st.busy.add(fd, 1)
-		return 0, frame.CodeTooMany, "server busy: fan-out queue full, retry"
-	case shard.ErrTooManyChannels:
-		return 0, frame.CodeTooMany, "channel limit reached (-max-channels)"
-	default:
-		return 0, CodeUnavailable, "server stopping"
 	}
+	code, msg := hubErr(err)
+	return 0, code, msg
 }
 
 // CodeUnavailable is the err code for a publish the server cannot take
