@@ -147,6 +147,8 @@ func FuzzDecodeOp(f *testing.F) {
 	for _, s := range []string{
 		`{"op":"sub","ch":"news"}`, `{"op":"pub","ch":"x","data":{"a":[1,2.5,"s",null,true]},"id":"q"}`,
 		`{"op":"unsub","ch":"a\u0062","id":1}`, `{"op":"pub","ch":"x","data":"\ud83d\ude00"}`, `[]`, `{"op":1}`,
+		`{"op":"sub","ch":"a","since":{"off":17,"epoch":"k3f9"},"id":2}`, `{"op":"sub","ch":"a","since":{"off":1e3,"epoch":"\u006b"}}`,
+		`{"op":"ping","id":[1]}`, `{"op":"auth","token":"eyJhbGciOiJIUzI1NiJ9.e30.x","id":1}`,
 	} {
 		f.Add([]byte(s), true)
 	}
@@ -155,6 +157,8 @@ func FuzzDecodeOp(f *testing.F) {
 		mpMap("op", "pub", "ch", "x", "data", rawMP{0xd4, 1, 1}), mpMap(1, 2, "op", "unsub", "ch", "y"), {0xc1}, {0xdf, 0xff, 0xff, 0xff, 0xff},
 		// Issue 14 item 9: an ext (timestamp) id.
 		mpMap("op", "sub", "ch", "x", "id", rawMP{0xd6, 0xff, 0, 0, 0, 1}),
+		mpMap("op", "sub", "ch", "x", "since", rawMP(mpVal(map[string]any{"off": 9, "epoch": "z"}))),
+		mpMap("op", "auth", "token", "t.t.t"), mpMap("op", "ping", "id", 1),
 	} {
 		f.Add(b, false)
 	}
@@ -177,7 +181,9 @@ func FuzzDecodeOp(f *testing.F) {
 			}
 			return
 		}
-		if !ValidChannel(op.Ch) || op.Kind == OpInvalid || (op.Kind == OpPub && !op.HasData) {
+		withCh := op.Kind == OpSub || op.Kind == OpUnsub || op.Kind == OpPub
+		if (withCh && !ValidChannel(op.Ch)) || op.Kind == OpInvalid || (op.Kind == OpPub && !op.HasData) ||
+			(op.Since.Set && op.Kind != OpSub) || (op.Kind == OpAuth && op.Token == nil) {
 			t.Fatalf("accepted %+v", op)
 		}
 		oneValue := func(v []byte) bool {

@@ -16,6 +16,8 @@ const (
 	OpSub
 	OpUnsub
 	OpPub
+	OpPing // app-level heartbeat: answered with pong
+	OpAuth // a token for the gate (first message, or a refresh)
 )
 
 // Op is a decoded client operation. Its slices point into the message
@@ -28,6 +30,16 @@ type Op struct {
 	Ch      []byte
 	Data    []byte // raw value; nil if absent
 	HasData bool
+	Since   Since  // sub: the position a resuming subscriber has seen
+	Token   []byte // auth: the token (a string's body)
+}
+
+// Since is a sub's since: the last offset the client saw in a channel, and
+// the epoch it belonged to (as written, AppendEpoch's form).
+type Since struct {
+	Off   uint64
+	Epoch []byte
+	Set   bool
 }
 
 // Error codes carried by err replies (documented in docs/protocol.md).
@@ -52,9 +64,9 @@ const MaxChannel = 128
 // opFields is what an envelope decoder found, before the field rules are
 // applied (the same rules for both encodings).
 type opFields struct {
-	op, id, ch, data      []byte
-	hasOp, hasCh, hasData bool
-	opIsStr, chIsStr      bool
+	op, id, ch, data, since, token  []byte
+	hasOp, hasCh, hasData, hasToken bool
+	opIsStr, chIsStr, tokenIsStr    bool
 }
 
 // DecodeOp decodes one application message into op (reusing op's storage).
@@ -85,8 +97,30 @@ func DecodeOp(p []byte, enc Enc, op *Op) *OpError {
 		op.Kind = OpUnsub
 	case "pub":
 		op.Kind = OpPub
+	case "ping":
+		op.Kind = OpPing
+		return nil
+	case "auth":
+		op.Kind = OpAuth
+		switch {
+		case !f.hasToken:
+			return opErr(CodeBadRequest, "auth requires token", f.id)
+		case !f.tokenIsStr:
+			return opErr(CodeBadRequest, "token must be a string", f.id)
+		}
+		op.Token = f.token
+		return nil
 	default:
 		return opErr(CodeUnknownOp, "unknown op", f.id)
+	}
+	if f.since != nil {
+		if op.Kind != OpSub {
+			return opErr(CodeBadRequest, "since is only for sub", f.id)
+		}
+		var ok bool
+		if op.Since, ok = parseSince(f.since, enc); !ok {
+			return opErr(CodeBadRequest, "since must be {off: unsigned integer, epoch: string}", f.id)
+		}
 	}
 	switch {
 	case !f.hasCh:

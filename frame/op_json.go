@@ -24,95 +24,154 @@ func malformed(base *OpError, id []byte) *OpError {
 	return &OpError{Code: base.Code, Msg: base.Msg, ID: id}
 }
 
-func decodeJSON(p []byte, f *opFields) *OpError {
-	i := skipWS(p, 0)
+// jsonObj walks the members of one JSON object in p: next returns each
+// key (unescaped) and value span in turn. A structural fault ends the walk
+// with bad set; the caller checks what follows with end.
+type jsonObj struct {
+	p    []byte
+	i    int
+	bad  bool
+	done bool
+}
+
+// openObj starts a walk at p[i] (after whitespace), which must be '{'.
+func openObj(p []byte, i int) (jsonObj, bool) {
+	i = skipWS(p, i)
 	if i >= len(p) || p[i] != '{' {
-		if i < len(p) && json.Valid(p) {
+		return jsonObj{}, false
+	}
+	o := jsonObj{p: p, i: skipWS(p, i+1)}
+	if o.i < len(p) && p[o.i] == '}' {
+		o.i++
+		o.done = true
+	}
+	return o, true
+}
+
+// next returns the next member; ok is false at the end or on a fault.
+func (o *jsonObj) next() (key, v []byte, isStr, esc, ok bool) {
+	if o.done || o.bad {
+		return nil, nil, false, false, false
+	}
+	p, i := o.p, o.i
+	if i >= len(p) || p[i] != '"' {
+		o.bad = true
+		return
+	}
+	ke, kesc := scanString(p, i)
+	if ke < 0 {
+		o.bad = true
+		return
+	}
+	key = p[i+1 : ke-1]
+	if kesc {
+		key = unescape(p[i:ke])
+	}
+	i = skipWS(p, ke)
+	if i >= len(p) || p[i] != ':' {
+		o.bad = true
+		return
+	}
+	vs := skipWS(p, i+1)
+	if vs >= len(p) {
+		o.bad = true
+		return
+	}
+	isStr = p[vs] == '"'
+	var ve int
+	if isStr {
+		ve, esc = scanString(p, vs)
+	} else {
+		ve = skipJSONValue(p, vs)
+	}
+	if ve < 0 {
+		o.bad = true
+		return
+	}
+	v = p[vs:ve]
+	i = skipWS(p, ve)
+	switch {
+	case i >= len(p):
+		o.bad = true
+		return
+	case p[i] == '}':
+		o.i, o.done = i+1, true
+	case p[i] == ',':
+		o.i = skipWS(p, i+1)
+	default:
+		o.bad = true
+		return
+	}
+	return key, v, isStr, esc, true
+}
+
+// end is the index after the object, or -1 if the walk hit a fault.
+func (o *jsonObj) end() int {
+	if o.bad || !o.done {
+		return -1
+	}
+	return o.i
+}
+
+func decodeJSON(p []byte, f *opFields) *OpError {
+	o, isObj := openObj(p, 0)
+	if !isObj {
+		if i := skipWS(p, 0); i < len(p) && json.Valid(p) {
 			return errNotObject
 		}
 		return errMalformed
 	}
-	i = skipWS(p, i+1)
-	if i < len(p) && p[i] == '}' {
-		i++
-	} else {
-		for {
-			if i >= len(p) || p[i] != '"' {
+	for {
+		key, v, isStr, esc, more := o.next()
+		if !more {
+			break
+		}
+		var ok bool
+		switch string(key) {
+		case "op":
+			f.hasOp, f.opIsStr = true, isStr
+			if f.op, ok = nameField(v, isStr, esc); !ok {
 				return malformed(errMalformed, f.id)
 			}
-			ke, kesc := scanString(p, i)
-			if ke < 0 {
+		case "ch":
+			f.hasCh, f.chIsStr = true, isStr
+			if f.ch, ok = nameField(v, isStr, esc); !ok {
 				return malformed(errMalformed, f.id)
 			}
-			key := p[i+1 : ke-1]
-			if kesc {
-				key = unescape(p[i:ke])
-			}
-			i = skipWS(p, ke)
-			if i >= len(p) || p[i] != ':' {
+		case "token":
+			f.hasToken, f.tokenIsStr = true, isStr
+			if f.token, ok = nameField(v, isStr, esc); !ok {
 				return malformed(errMalformed, f.id)
 			}
-			vs := skipWS(p, i+1)
-			if vs >= len(p) {
+		case "id":
+			if !isStr && !json.Valid(v) {
 				return malformed(errMalformed, f.id)
 			}
-			isStr := p[vs] == '"'
-			var ve int
-			var esc bool
-			if isStr {
-				ve, esc = scanString(p, vs)
-			} else {
-				ve = skipJSONValue(p, vs)
+			if v[0] == '{' || v[0] == '[' {
+				return errIDNotScalar
 			}
-			if ve < 0 {
+			f.id = v
+		case "data":
+			if !json.Valid(v) {
 				return malformed(errMalformed, f.id)
 			}
-			v := p[vs:ve]
-			var ok bool
-			switch string(key) {
-			case "op":
-				f.hasOp, f.opIsStr = true, isStr
-				if f.op, ok = nameField(v, isStr, esc); !ok {
-					return malformed(errMalformed, f.id)
-				}
-			case "ch":
-				f.hasCh, f.chIsStr = true, isStr
-				if f.ch, ok = nameField(v, isStr, esc); !ok {
-					return malformed(errMalformed, f.id)
-				}
-			case "id":
-				if !isStr && !json.Valid(v) {
-					return malformed(errMalformed, f.id)
-				}
-				if v[0] == '{' || v[0] == '[' {
-					return errIDNotScalar
-				}
-				f.id = v
-			case "data":
-				if !json.Valid(v) {
-					return malformed(errMalformed, f.id)
-				}
-				f.hasData, f.data = true, v
-			default:
-				if !isStr && !json.Valid(v) {
-					return malformed(errMalformed, f.id)
-				}
-			}
-			i = skipWS(p, ve)
-			if i >= len(p) {
+			f.hasData, f.data = true, v
+		case "since":
+			if !isStr && !json.Valid(v) {
 				return malformed(errMalformed, f.id)
 			}
-			if p[i] == '}' {
-				i++
-				break
-			}
-			if p[i] != ',' {
+			f.since = v
+		default:
+			if !isStr && !json.Valid(v) {
 				return malformed(errMalformed, f.id)
 			}
-			i = skipWS(p, i+1)
 		}
 	}
-	if skipWS(p, i) != len(p) {
+	end := o.end()
+	if end < 0 {
+		return malformed(errMalformed, f.id)
+	}
+	if skipWS(p, end) != len(p) {
 		return malformed(errTrailing, f.id)
 	}
 	return nil

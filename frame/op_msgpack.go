@@ -50,6 +50,11 @@ func decodeMsgPack(p []byte, f *opFields) *OpError {
 				f.id = v
 			case "data":
 				f.hasData, f.data = true, v
+			case "since":
+				f.since = v
+			case "token":
+				s, _, ok := mpStr(p, vs)
+				f.hasToken, f.tokenIsStr, f.token = true, ok, s
 			}
 		}
 		i = ve

@@ -42,7 +42,13 @@ func (ss *session) Message(text bool, p []byte) {
 		// channel's lock, with the position the stream starts after), so
 		// that it precedes every msg of the channel on the wire.
 		ack := subAck{srv: s, fd: fd, enc: enc, id: op.ID}
-		if err := s.hub.Subscribe(&ss.link, op.Ch, ss.class(enc), nil, &ack); err != nil {
+		var since *shard.Position
+		if op.Since.Set {
+			// An epoch that does not parse matches no channel: the sub is
+			// then answered recovered:false, like any other lost position.
+			since = &shard.Position{Off: op.Since.Off, Epoch: frame.ParseEpoch(op.Since.Epoch)}
+		}
+		if err := s.hub.Subscribe(&ss.link, op.Ch, ss.class(enc), since, &ack); err != nil {
 			ss.link.Unreserve()
 			code, msg := hubErr(err)
 			ss.replyErr(enc, op.ID, code, msg)
@@ -72,6 +78,23 @@ func (ss *session) Message(text bool, p []byte) {
 		if op.ID != nil {
 			var buf [replyMax]byte
 			ss.reply(frame.AppendPubAck(buf[:0], enc, op.ID, off))
+		}
+	case frame.OpPing:
+		// App-level heartbeat for clients that cannot see WebSocket pings
+		// (browsers); receiving it already counted as liveness.
+		if op.ID == nil {
+			s.st.repliesOut.add(fd, 1)
+			ss.write(frame.PongOp[enc])
+			return
+		}
+		var buf [replyMax]byte
+		ss.reply(frame.AppendPongOp(buf[:0], enc, op.ID))
+	case frame.OpAuth:
+		// Without a token verifier the server is open: the token is not
+		// needed, and the op is acknowledged.
+		if op.ID != nil {
+			var buf [replyMax]byte
+			ss.reply(frame.AppendAck(buf[:0], enc, op.ID))
 		}
 	}
 }
