@@ -32,15 +32,19 @@ type readiness struct {
 	lastTick           atomic.Int64 // ns since base of the last tick seen (or of attach)
 	lastLate           atomic.Int64 // ns since base of the last tick later than maxLag; 0 none
 	lateLag            atomic.Int64 // that tick's lag, for the reason text
+	// now is monotonic ns since base; a test replaces it with a manual
+	// clock so the rule is walked without sleeping.
+	now func() int64
 }
 
 func (r *readiness) init(stallAfter, maxLag time.Duration) {
 	r.stallAfter, r.maxLag = int64(stallAfter), int64(maxLag)
 	r.base = time.Now()
+	r.now = func() int64 { return int64(time.Since(r.base)) }
 }
 
 // mono is monotonic ns since base (wall-clock steps cannot fake a stall).
-func (r *readiness) mono() int64 { return int64(time.Since(r.base)) }
+func (r *readiness) mono() int64 { return r.now() }
 
 // tick runs per shard per second from the wheel hook: two atomic stores at
 // most, no lock, no allocation.

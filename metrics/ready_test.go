@@ -11,6 +11,9 @@ import (
 func TestReadinessRule(t *testing.T) {
 	var r readiness
 	r.init(400*time.Millisecond, 50*time.Millisecond)
+	var clock int64 // manual monotonic clock, ns
+	r.now = func() int64 { return clock }
+	sleep := func(d time.Duration) { clock += int64(d) }
 	draining := false
 	r.draining = func() bool { return draining }
 
@@ -28,7 +31,7 @@ func TestReadinessRule(t *testing.T) {
 	f(true, "")
 
 	// No tick for longer than StallAfter: stalled; a tick revives it.
-	time.Sleep(500 * time.Millisecond)
+	sleep(500 * time.Millisecond)
 	f(false, "no wheel tick")
 	r.tick(time.Millisecond)
 	f(true, "")
@@ -36,10 +39,10 @@ func TestReadinessRule(t *testing.T) {
 	// A tick later than MaxTickLag: lagging for StallAfter, then ready.
 	r.tick(80 * time.Millisecond)
 	f(false, "80ms late")
-	time.Sleep(150 * time.Millisecond)
+	sleep(150 * time.Millisecond)
 	r.tick(time.Millisecond)
 	f(false, "late") // still within StallAfter of the late tick
-	time.Sleep(300 * time.Millisecond)
+	sleep(300 * time.Millisecond)
 	r.tick(time.Millisecond)
 	f(true, "")
 

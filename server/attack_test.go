@@ -186,3 +186,89 @@ func TestDrainDeliversAckedPublishes(t *testing.T) {
 		}
 	})
 }
+
+// TestConvertedPublishBounded (issue 14 item 2): a MessagePack pub within
+// -max-message whose data would grow past it as JSON (control bytes each
+// become \u00XX) gets err 413, and one whose strings are not UTF-8 (each
+// 0xff used to become \ufffd) gets err 400; neither reaches anyone, and a
+// JSON subscriber reading normally is not closed as slow.
+func TestConvertedPublishBounded(t *testing.T) {
+	wstest.EachEngine(t, func(t *testing.T, engine string) {
+		ts := startServer(t, engine, opts{})
+		sub := wstest.Dial(t, ts.addr).Upgrade()
+		sub.SendJSON(jsonOp("sub", "big", 1, nil))
+		expectKV(t, sub.NextJSON(), "op", "ack", "id", 1)
+		pub := wstest.Dial(t, ts.addr).Upgrade()
+		for _, c := range []struct {
+			fill byte
+			code int
+		}{{0x01, 413}, {0xff, 400}} {
+			s := make([]byte, 65502)
+			for i := range s {
+				s[i] = c.fill
+			}
+			pub.SendMP(map[string]any{"op": "pub", "ch": "big", "id": int(c.fill), "data": string(s)})
+			expectKV(t, pub.NextMP(), "op", "err", "id", int(c.fill), "code", c.code)
+		}
+		// The subscriber is fine and gets the next publish.
+		pub.SendJSON(jsonOp("pub", "big", 9, "small"))
+		expectKV(t, pub.NextJSON(), "op", "ack", "id", 9, "off", 1)
+		expectKV(t, sub.NextJSON(), "op", "msg", "off", 1, "data", "small")
+		if n := ts.srv.Stats().SlowConsumers; n != 0 {
+			t.Fatalf("%d slow-consumer closes", n)
+		}
+	})
+}
+
+// TestRegisteredCloseCodesEchoed (issue 14 item 6): 1012, 1013 and 1014 are
+// registered (IANA) close codes and are echoed like 1000, not answered 1002.
+func TestRegisteredCloseCodesEchoed(t *testing.T) {
+	wstest.EachEngine(t, func(t *testing.T, engine string) {
+		ts := startServer(t, engine, opts{})
+		for _, code := range []uint16{1012, 1013, 1014} {
+			c := wstest.Dial(t, ts.addr).Upgrade()
+			c.Send(ws.OpClose, true, []byte{byte(code >> 8), byte(code)})
+			c.ExpectClose(ws.StatusCode(code))
+		}
+	})
+}
+
+// TestAckBeforeMsg (issue 9): a sub's ack reaches the subscriber before any
+// msg of the channel, however fast the channel is publishing, and the msgs
+// after it are exactly ack.off+1, +2, ...
+func TestAckBeforeMsg(t *testing.T) {
+	wstest.EachEngine(t, func(t *testing.T, engine string) {
+		ts := startServer(t, engine, opts{srv: func(c *server.Config) { c.PublishRate = 0 }})
+		pub := wstest.Dial(t, ts.addr).Upgrade()
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				pub.SendJSON(map[string]any{"op": "pub", "ch": "fast", "data": i})
+			}
+		}()
+		for k := range 20 {
+			c := wstest.Dial(t, ts.addr).Upgrade()
+			c.SendJSON(jsonOp("sub", "fast", k, nil))
+			ack := c.NextJSON()
+			expectKV(t, ack, "op", "ack", "id", k)
+			next := uint64(ack["off"].(float64)) + 1
+			for range 5 {
+				m := c.NextJSON()
+				if m["op"] != "msg" || uint64(m["off"].(float64)) != next {
+					t.Fatalf("subscriber %d (ack at %d): got %v, want msg off %d", k, next-1, m, next)
+				}
+				next++
+			}
+			c.C.Close()
+		}
+		close(stop)
+		<-done
+	})
+}

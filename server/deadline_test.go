@@ -17,11 +17,11 @@ func TestHandshakeDeadline(t *testing.T) {
 		ts := startServer(t, engine, opts{manualClock: true})
 		r := wstest.Dial(t, ts.addr)
 		r.Write([]byte("GET /ws HTTP/1.1\r\nHost: x\r\n")) // never finished
-		wstest.WaitFor(t, "registered", func() bool { return ts.srv.Hub().Stats().Conns == 1 })
+		ts.settle(t, r)
 		ts.advance(4)
-		time.Sleep(50 * time.Millisecond)
-		if ts.srv.Hub().Stats().Conns != 1 {
-			t.Fatal("closed before the 5 s handshake deadline")
+		ts.srv.Hub().Flush() // the ticks are served
+		if st := ts.srv.Stats(); st.Handshaking != 1 || st.Rejected["timeout"] != 0 {
+			t.Fatalf("closed before the 5 s handshake deadline: %+v", st)
 		}
 		ts.advance(1)
 		if resp := r.ReadResponse(); resp.StatusCode != 408 {
@@ -36,9 +36,45 @@ func TestFragmentDeadline(t *testing.T) {
 		ts := startServer(t, engine, opts{manualClock: true})
 		r := wstest.Dial(t, ts.addr).Upgrade()
 		r.Send(ws.OpText, false, []byte(`{"op":`))
-		time.Sleep(50 * time.Millisecond)
-		ts.advance(10)
+		ts.settle(t, r)
+		ts.advance(9)
+		ts.srv.Hub().Flush()
+		if n := ts.srv.Stats().DeadlineCloses; n != 0 {
+			t.Fatalf("closed before the 10 s deadline (%d)", n)
+		}
+		ts.advance(1)
 		r.ExpectClose(1008)
+	})
+}
+
+// TestIncompleteFrameDeadline (issue 14 item 3): an unfragmented frame that
+// never completes (its header announces 65,536 bytes, 65,000 arrive, then
+// one byte now and then) is on the same deadline as a fragmented message:
+// closed with 1008 -fragment-timeout after it began, trickle or not. So is
+// a header that stops half way.
+func TestIncompleteFrameDeadline(t *testing.T) {
+	wstest.EachEngine(t, func(t *testing.T, engine string) {
+		ts := startServer(t, engine, opts{manualClock: true})
+		r := wstest.Dial(t, ts.addr).Upgrade()
+		f := wstest.Frame(ws.OpBinary, true, make([]byte, 65536))
+		r.Write(f[:len(f)-536])
+		ts.settle(t, r)
+		for i := 0; i < 9; i++ {
+			ts.advance(1)
+			r.Write(f[len(f)-536+i : len(f)-535+i]) // one byte a second: still not complete
+			ts.settle(t, r)
+		}
+		if n := ts.srv.Stats().DeadlineCloses; n != 0 {
+			t.Fatalf("closed before the 10 s deadline (%d)", n)
+		}
+		ts.advance(1)
+		r.ExpectClose(1008)
+
+		h := wstest.Dial(t, ts.addr).Upgrade()
+		h.Write(f[:3]) // 2 of the 4 bytes of an extended header
+		ts.settle(t, r, h)
+		ts.advance(10)
+		h.ExpectClose(1008)
 	})
 }
 
@@ -63,7 +99,7 @@ func TestHeartbeat(t *testing.T) {
 			}
 		}
 		alive.Send(ws.OpPong, true, nil)
-		time.Sleep(50 * time.Millisecond)
+		ts.settle(t, alive, silent)
 		// Every ping went out by tick 6, so silence is judged by tick 16;
 		// the live one's next ping (tick 10) is due only at tick 20.
 		ts.advance(10)

@@ -45,7 +45,9 @@ func (s *Server) OnData(c *poller.Conn, b []byte) {
 	if ss.lastSeen.Load() != now {
 		ss.lastSeen.Store(now)
 	}
-	s.st.bytesIn.add(c.Fd(), uint64(len(b)))
+	// Counted once the bytes are handled (deferred): whoever sees the
+	// counter include them also sees every request their handling posted.
+	defer s.st.bytesIn.add(c.Fd(), uint64(len(b)))
 	switch ss.phase() {
 	case stHandshake:
 		rest, ok := s.handshake(ss, b)
@@ -67,14 +69,17 @@ func (s *Server) feed(ss *session, b []byte) {
 		s.fail(ss, uint16(f.Code), f.Reason)
 		return
 	}
-	// Fragment deadline: armed when a fragmented message starts, cleared
-	// when it completes; the heartbeat reschedules whatever else is due when
-	// the entry fires. A close that arrived between fragments already armed
-	// the close grace.
+	// Incomplete-frame deadline: armed when the decoder is left holding a
+	// partial frame or a fragmented message, cleared when nothing is
+	// pending; so a client that trickles a frame (or its header) byte by
+	// byte is closed -fragment-timeout after it began, with at most
+	// -max-message buffered (issue 14). The heartbeat reschedules whatever
+	// else is due when the entry fires. A close that arrived mid-message
+	// already armed the close grace.
 	if ss.phase() != stOpen {
 		return
 	}
-	if ss.dec.Fragmented() {
+	if ss.dec.Pending() {
 		if ss.fragSince.Load() == 0 {
 			now := s.now()
 			ss.fragSince.Store(now)

@@ -43,6 +43,10 @@ func TestHandshakeRejections(t *testing.T) {
 		f(wstest.UpgradeRequest("/other"), 404, "", "")
 		f("garbage\r\n\r\n", 400, "", "")
 		f("GET /ws HTTP/1.1\r\nX: "+strings.Repeat("a", 9000), 431, "", "")
+		// Issue 14 item 9: a version that overflows, and a space before a
+		// header's colon (RFC 9112 5.1).
+		f(strings.Replace(good, "HTTP/1.1", "HTTP/1.18446744073709551617", 1), 400, "", "")
+		f(strings.Replace(good, "Host: x", "Host : x", 1), 400, "", "")
 
 		// -max-conns 1: the second upgrade gets 503 while the first is open,
 		// and is accepted again once it leaves.
@@ -69,7 +73,7 @@ func TestSplitHandshakeWithPipelinedFrames(t *testing.T) {
 		r := wstest.Dial(t, ts.addr)
 		req := []byte(wstest.UpgradeRequest("/ws"))
 		r.Write(req[:10])
-		time.Sleep(20 * time.Millisecond) // let the first part be read on its own
+		ts.settle(t, r) // the first part is read on its own
 		var tail []byte
 		tail = append(tail, req[10:]...)
 		const n = 400

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/starling-ws/starling/internal/wstest"
 	"github.com/starling-ws/starling/poller"
 	"github.com/starling-ws/starling/server"
 	"github.com/starling-ws/starling/shard"
@@ -79,6 +80,19 @@ func startServer(t *testing.T, engine string, o opts) *testServer {
 		clock.Stop()
 	})
 	return &testServer{srv: srv, clock: clock, addr: addr, url: "ws://" + addr + cfg.Path}
+}
+
+// settle waits until the server has read every byte conns (the test's
+// only clients) have sent, then until its shard workers have served what
+// handling those bytes posted: a barrier on the server's state, not on time.
+func (ts *testServer) settle(t *testing.T, conns ...*wstest.Conn) {
+	t.Helper()
+	var sent uint64
+	for _, c := range conns {
+		sent += uint64(c.Sent.Load())
+	}
+	wstest.WaitFor(t, "the server to read what the clients sent", func() bool { return ts.srv.Stats().BytesIn >= sent })
+	ts.srv.Hub().Flush()
 }
 
 // advance ticks the manual clock n seconds.

@@ -15,6 +15,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,6 +73,9 @@ type Conn struct {
 	C       net.Conn
 	BR      *bufio.Reader
 	Timeout time.Duration
+	// Sent counts the bytes written, so a test can wait until the server
+	// has read them all.
+	Sent atomic.Int64
 }
 
 func (r *Conn) deadline() time.Time {
@@ -135,7 +139,9 @@ func (r *Conn) ReadResponse() *http.Response {
 func (r *Conn) Write(b []byte) {
 	r.T.Helper()
 	r.C.SetWriteDeadline(r.deadline())
-	if _, err := r.C.Write(b); err != nil {
+	n, err := r.C.Write(b)
+	r.Sent.Add(int64(n))
+	if err != nil {
 		r.T.Fatalf("write: %v", err)
 	}
 }
