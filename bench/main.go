@@ -28,6 +28,7 @@ scenarios:
   fanin      N subscribers over -channels channels, -publishers publishers; publishes/s and latency
   storm      drop -fraction of N at once and reconnect; time to recover, refusals, collateral
   floor      N plain TCP sockets, no WebSocket: the kernel's cost per socket and per send
+  pressure   an unpaced burst to N, a probe connecting every 20 ms, a flooder, non-readers: latency, memory, teardown
   chart      RESULT.json OUT.svg: redraw the chart of a run saved with -out
 
 Either -spawn (run this binary's serve on a free port; flags after -- go to serve)
@@ -83,6 +84,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		r, err = RunFanin(ctx, o)
 	case "storm":
 		r, err = RunStorm(ctx, o)
+	case "pressure":
+		r, err = RunPressure(ctx, o)
 	case "floor":
 		var ff *plan.FloorFigures
 		ff, r, err = RunFloor(ctx, FloorOpts{N: o.N, Rounds: o.Publishes, Size: o.Size, PerWorker: o.PerWorker, Rate: o.Rate, Timeout: o.Timeout}, o.prog())
@@ -120,7 +123,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 // ParseBenchArgs reads a scenario's flags; every error names its flag.
 func ParseBenchArgs(scen string, args []string, stderr io.Writer) (*Opts, error) {
 	switch scen {
-	case "connect", "idle", "broadcast", "fanin", "storm", "floor":
+	case "connect", "idle", "broadcast", "fanin", "storm", "floor", "pressure":
 	default:
 		return nil, fmt.Errorf("unknown scenario %q\n%s", scen, benchUsage)
 	}
@@ -134,6 +137,13 @@ func ParseBenchArgs(scen string, args []string, stderr io.Writer) (*Opts, error)
 	fs := flag.NewFlagSet("bench "+scen, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := &Opts{Extra: extra}
+	for i, a := range extra { // pressure waits for the server's close grace
+		if v, ok := strings.CutPrefix(a, "-close-grace="); ok {
+			o.Grace, _ = time.ParseDuration(v)
+		} else if a == "-close-grace" && i+1 < len(extra) {
+			o.Grace, _ = time.ParseDuration(extra[i+1])
+		}
+	}
 	fs.IntVar(&o.N, "n", 1000, "connections (subscribers)")
 	ns := fs.String("ns", "", "idle: several counts, e.g. 1000,5000,10000,19000 (a fresh server for each)")
 	fs.IntVar(&o.Repeat, "repeat", 1, "idle: runs per count; the table quotes medians")

@@ -33,7 +33,8 @@ type Opts struct {
 	Size       int     // data bytes per publish
 	Channels   int
 	Publishers int
-	Fraction   float64 // storm
+	Fraction   float64       // storm
+	Grace      time.Duration // pressure: the server's -close-grace (from the flags after --)
 
 	Out, Chart, Profile string
 	Stderr              io.Writer // live progress

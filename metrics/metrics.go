@@ -30,14 +30,15 @@ type Options struct {
 // server.New (its hooks go into server.Config and its memory baseline must
 // predate any connection), then Attach the started server.
 type Metrics struct {
-	opt     Options
-	log     *slog.Logger
-	reg     *prometheus.Registry
-	fanout  prometheus.Histogram
-	tickLag prometheus.Histogram
-	ready   readiness
-	mem     memory
-	srv     atomic.Pointer[server.Server]
+	opt      Options
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	fanout   prometheus.Histogram
+	tickLag  prometheus.Histogram
+	joinWait prometheus.Histogram
+	ready    readiness
+	mem      memory
+	srv      atomic.Pointer[server.Server]
 }
 
 // New builds the registry (with the Go and process collectors) and the
@@ -70,12 +71,19 @@ func New(opt Options) *Metrics {
 		// busy shard queue, a second or more is a stall.
 		Buckets: []float64{1e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1, 2.5, 5},
 	})
+	m.joinWait = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "starling_join_wait_seconds",
+		Help: "Per sub: how long its join waited in the shard worker's inbox before the ack was written (the server's share of a sub's latency, fan-outs running or not).",
+		// A worker serves its inbox between chunks of a fan-out: well under
+		// a millisecond when healthy; tens of milliseconds mean starved CPU.
+		Buckets: []float64{1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 1},
+	})
 	m.ready.init(opt.StallAfter, opt.MaxTickLag)
 	m.mem.init()
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.fanout, m.tickLag,
+		m.fanout, m.tickLag, m.joinWait,
 	)
 	return m
 }
@@ -85,6 +93,10 @@ func New(opt Options) *Metrics {
 func (m *Metrics) ObserveFanout(d time.Duration, _ int) {
 	m.fanout.Observe(d.Seconds())
 }
+
+// ObserveJoinWait is server.Config.OnJoinWait: once per sub, from a shard
+// worker. Lock-free, allocation-free.
+func (m *Metrics) ObserveJoinWait(d time.Duration) { m.joinWait.Observe(d.Seconds()) }
 
 // ObserveTickLag is server.Config.OnTickLag: once per shard per second.
 func (m *Metrics) ObserveTickLag(d time.Duration) {

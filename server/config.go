@@ -40,8 +40,9 @@ type Config struct {
 	// Optional observers (metrics): fan-out time per publish and how late
 	// each shard's wheel tick ran. Called without locks, once per publish
 	// and once per shard per second.
-	OnFanout  func(d time.Duration, recipients int)
-	OnTickLag func(d time.Duration)
+	OnFanout   func(d time.Duration, recipients int)
+	OnTickLag  func(d time.Duration)
+	OnJoinWait func(d time.Duration) // a sub's wait in its shard's inbox, until its ack is written
 }
 
 // Defaults returns the documented defaults (see `starling serve -h`; the

@@ -57,7 +57,7 @@ func New(cfg Config, eng poller.Engine, clock *shard.Clock) (*Server, error) {
 	s.panicLog.init(cfg.Logger, "panics contained (connections closed with 1011)")
 	hc := cfg.hubConfig()
 	hc.Clock, hc.OnTimer, hc.OnSlow, hc.OnPanic = clock, s.onTimer, s.onSlow, s.onHubPanic
-	hc.OnFanout, hc.OnTickLag = cfg.OnFanout, cfg.OnTickLag
+	hc.OnFanout, hc.OnTickLag, hc.OnJoinWait = cfg.OnFanout, cfg.OnTickLag, cfg.OnJoinWait
 	hub, err := shard.New(hc)
 	if err != nil {
 		return nil, fmt.Errorf("shards: %w", err)

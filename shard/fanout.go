@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"runtime"
 	"time"
 
 	"github.com/starling-ws/starling/poller"
@@ -24,8 +25,14 @@ func (h *Hub) fanout(s *shard, items []item) {
 	var ok int64    // recipients written
 	pend := false   // met a pending member
 	for k := 0; k < g.size(); k++ {
-		if k&ctlEvery == ctlEvery && s.ctlN.Load() != 0 {
-			h.control(s)
+		if k&ctlEvery == ctlEvery {
+			if s.ctlN.Load() != 0 {
+				h.control(s)
+			}
+			// Let a runnable event loop have this P: with every core busy
+			// writing a fan-out, a loop back from epoll_wait would
+			// otherwise wait for the scheduler's 10 ms preemption.
+			runtime.Gosched()
 		}
 		e := g.at(k)
 		if e&(entPend|entDead) != 0 {

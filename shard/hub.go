@@ -48,6 +48,11 @@ type Config struct {
 	// OnTickLag, if set, is called per shard per tick with how late the
 	// wheel advanced relative to the tick's schedule.
 	OnTickLag func(d time.Duration)
+	// OnJoinWait, if set, is called for every join (a sub) with how long it
+	// waited in the shard's inbox before its ack was written: the server's
+	// share of a sub's latency, and the measure of "no loop waits for a
+	// fan-out" (a join waits at most one chunk of one).
+	OnJoinWait func(d time.Duration)
 	// OnPanic, if set, is told about a panic the worker contained (in a
 	// callback or a Payload); the worker goes on with the next request.
 	OnPanic func(where string, v any, stack []byte)

@@ -48,7 +48,7 @@ type req struct {
 	off    uint64              // rJoin: the offset the member's stream starts after (the ack's)
 	ack    []byte              // rJoin, rLeave: written by the worker, after the change
 	replay []*task             // rJoin: publications to write after the ack
-	sched  int64               // rTick: when it was due (clock-relative ns)
+	sched  int64               // rTick: when it was due; rJoin: when it was posted (clock-relative ns)
 	out    chan []*poller.Conn // rSnapshot
 }
 

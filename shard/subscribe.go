@@ -57,6 +57,9 @@ func (h *Hub) Subscribe(l *Link, ch []byte, cls Class, since *Position, ab AckBu
 		recovered, replay = h.hist.recover(c, *since, h.clock.Now())
 	}
 	r := req{kind: rJoin, l: l, g: g, cls: cls, off: c.off, replay: replay}
+	if h.cfg.OnJoinWait != nil {
+		r.sched = h.clock.mono()
+	}
 	r.ack = ab.BuildAck(pos, recovered, since != nil)
 	h.shards[l.shard].push(r)
 	return nil

@@ -168,6 +168,9 @@ func (h *Hub) join(s *shard, r *req) {
 		h.undoJoin(s, g, r.l)
 		return
 	}
+	if cb := h.cfg.OnJoinWait; cb != nil {
+		cb(time.Duration(h.clock.mono() - r.sched))
+	}
 	if len(r.replay) > 0 && !h.replay(s, c, r.replay, r.cls) {
 		h.undoJoin(s, g, r.l)
 		return

@@ -48,3 +48,37 @@ func PIDListening(port int) (int, error) {
 	}
 	return 0, fmt.Errorf("no process holds the socket listening on port %d", port)
 }
+
+// tcpFinWait1 is FIN_WAIT1 in /proc/net/tcp's "st" column.
+const tcpFinWait1 = 0x04
+
+// FinWait1 counts the sockets on local port port that sit in FIN-WAIT-1
+// with bytes still unsent (tx_queue > 0): a closed connection whose peer
+// stopped reading, pinning kernel send buffer until it is reset.
+type FinWait1 struct {
+	Sockets int
+	Unsent  uint64 // bytes, all of them together
+}
+
+// FinWait1Unsent reads /proc/net/tcp{,6} for port's FIN-WAIT-1 sockets
+// with unsent bytes.
+func FinWait1Unsent(port int) FinWait1 {
+	var fw FinWait1
+	fs, err := defaultFS()
+	if err != nil {
+		return fw
+	}
+	for _, read := range []func() (procfs.NetTCP, error){fs.NetTCP, fs.NetTCP6} {
+		socks, err := read()
+		if err != nil {
+			continue
+		}
+		for _, s := range socks {
+			if s.St == tcpFinWait1 && s.LocalPort == uint64(port) && s.TxQueue > 0 {
+				fw.Sockets++
+				fw.Unsent += s.TxQueue
+			}
+		}
+	}
+	return fw
+}

@@ -162,7 +162,7 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<-
 	// Metrics first: its RSS baseline must predate every connection, and
 	// its histograms are the server's fan-out and tick-lag hooks.
 	met := metrics.New(metrics.Options{Logger: log})
-	cfg.server.OnFanout, cfg.server.OnTickLag = met.ObserveFanout, met.ObserveTickLag
+	cfg.server.OnFanout, cfg.server.OnTickLag, cfg.server.OnJoinWait = met.ObserveFanout, met.ObserveTickLag, met.ObserveJoinWait
 	eng, err := poller.New(cfg.engName, cfg.engine)
 	if err != nil {
 		return err
