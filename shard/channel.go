@@ -162,7 +162,10 @@ func (h *Hub) create(st *stripe, hash uint64, ch []byte) (*channel, bool) {
 		h.nchan.Add(1)
 	}
 	c := newChannel(ch)
-	c.stripe, c.epoch = stripeOfHash(hash), newEpoch()
+	c.stripe, c.epoch = stripeOfHash(hash), h.cfg.Epoch
+	if c.epoch == 0 {
+		c.epoch = newEpoch()
+	}
 	c.home.gid = noGid
 	st.tab.put(c, hash)
 	st.nchan.Add(1)

@@ -2,6 +2,7 @@ package shard
 
 import (
 	"fmt"
+	"sort"
 	"sync/atomic"
 )
 
@@ -198,13 +199,23 @@ func (g *histGlobal) recover(c *channel, since Position, now uint32) (bool, []*t
 		return false, nil
 	}
 	g.expire(hs, now)
-	missing := c.off - since.Off
-	if missing > uint64(g.cfg.MaxReplay) || missing > uint64(hs.n) {
+	if hs.n == 0 {
+		return false, nil
+	}
+	// Offsets increase along the ring but need not be contiguous (a
+	// cluster's come from its bus): find the first kept publication after
+	// since, and check that nothing was lost between since and it.
+	i := sort.Search(hs.n, func(k int) bool { return hs.at(k).off > since.Off })
+	if i == 0 && hs.at(0).prev != since.Off {
+		return false, nil // since is older than what is kept
+	}
+	missing := hs.n - i
+	if missing > g.cfg.MaxReplay {
 		return false, nil
 	}
 	out := make([]*task, missing)
-	for i := range out {
-		out[i] = hs.at(hs.n - int(missing) + i)
+	for k := range out {
+		out[k] = hs.at(i + k)
 	}
 	return true, out
 }

@@ -215,3 +215,43 @@ func TestHistoryMemory(t *testing.T) {
 	}
 	runtime.KeepAlive(h)
 }
+
+// TestPublishAtSequencedElsewhere: publishes sequenced by a bus (offsets
+// increasing, not contiguous, each naming its predecessor) are delivered in
+// order, duplicates dropped, and a resume finds its place by offset and
+// checks the predecessor link rather than contiguity.
+func TestPublishAtSequencedElsewhere(t *testing.T) {
+	h := newTestHub(t, Config{Shards: 2, Epoch: 77, History: HistoryConfig{Size: 4, TTL: 60, Memory: 1 << 20}})
+	sub := joinSince(t, h, "x", nil)
+	offs := []uint64{10, 13, 20, 21, 40, 44}
+	prev := uint64(0)
+	for _, off := range offs {
+		if ok, err := h.PublishAt([]byte("x"), off, prev, 77, seqPayload{}); !ok || err != nil {
+			t.Fatalf("PublishAt %d: %v %v", off, ok, err)
+		}
+		prev = off
+	}
+	if ok, _ := h.PublishAt([]byte("x"), 21, 20, 77, seqPayload{}); ok {
+		t.Fatal("a duplicate offset was delivered")
+	}
+	sub.expect(false, 0, offs...) // class 1 frames 'C'
+	pos, _ := h.Offset([]byte("x"))
+	if pos != (Position{44, 77}) {
+		t.Fatalf("position %+v", pos)
+	}
+	// Kept: 20, 21, 40, 44 (Size 4); 20's predecessor is 13.
+	joinSince(t, h, "x", &Position{13, 77}).expect(true, 44, 20, 21, 40, 44)
+	joinSince(t, h, "x", &Position{21, 77}).expect(true, 44, 40, 44)
+	joinSince(t, h, "x", &Position{44, 77}).expect(true, 44)
+	joinSince(t, h, "x", &Position{10, 77}).expect(false, 44) // 13 is gone
+	joinSince(t, h, "x", &Position{21, 78}).expect(false, 44)
+	// The sequencer's epoch changes (its stream was recreated): history here
+	// is dropped and offsets start over.
+	if ok, _ := h.PublishAt([]byte("x"), 1, 0, 78, seqPayload{}); !ok {
+		t.Fatal("first publish of a new epoch not delivered")
+	}
+	if pos, _ := h.Offset([]byte("x")); pos != (Position{1, 78}) {
+		t.Fatalf("after the epoch change: %+v", pos)
+	}
+	joinSince(t, h, "x", &Position{0, 78}).expect(true, 1, 1)
+}

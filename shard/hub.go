@@ -33,6 +33,10 @@ type Config struct {
 	// History keeps recent publications per channel for resume; the zero
 	// value keeps none.
 	History HistoryConfig
+	// Epoch, if not 0, is every channel's epoch: a cluster's, the one its
+	// bus sequences channels in (PublishAt). 0: each channel draws a random
+	// one when it is created.
+	Epoch uint32
 
 	// OnTimer is called for each connection whose wheel entry came due,
 	// and returns the tick its entry is due next (0: leave it disarmed).

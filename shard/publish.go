@@ -31,6 +31,7 @@ type task struct {
 	p          Payload
 	ch         *channel
 	off        uint64
+	prev       uint64 // the channel's offset before this one (off-1 unless a bus sequences the channel)
 	size       int64
 	start      int64 // clock-relative ns, for OnFanout
 	pending    atomic.Int32
@@ -119,8 +120,17 @@ func (h *Hub) Publish(ch []byte, p Payload) (uint64, error) {
 			n++
 		}
 	}
+	t := &task{p: p, ch: c, off: c.off + 1, prev: c.off, size: size}
 	c.off++
-	t := &task{p: p, ch: c, off: c.off, size: size}
+	h.enqueue(st, c, t, n)
+	off := c.off
+	st.mu.Unlock()
+	return off, nil
+}
+
+// enqueue counts a publish, retains it (history on) and queues it to the n
+// groups of c with members. Caller holds st.mu.
+func (h *Hub) enqueue(st *stripe, c *channel, t *task, n int32) {
 	t.pending.Store(n)
 	// Counted before any shard can write it, so a subscriber that has the
 	// message never sees a counter that does not yet.
@@ -128,22 +138,73 @@ func (h *Hub) Publish(ch []byte, p Payload) (uint64, error) {
 	if h.hist.on {
 		h.hist.keep(st, c, t, h.clock.Now())
 	}
-	if n > 0 {
-		if h.cfg.OnFanout != nil {
-			t.start = h.clock.mono()
-		}
-		for g := &c.home; g != nil; g = g.next {
-			if g.cnt > 0 {
-				s := h.shards[g.shard]
-				g.q.Add(1)
-				s.qbytes.Add(size)
-				s.pushPub(item{t: t, g: g})
-			}
+	if n == 0 {
+		return
+	}
+	if h.cfg.OnFanout != nil {
+		t.start = h.clock.mono()
+	}
+	for g := &c.home; g != nil; g = g.next {
+		if g.cnt > 0 {
+			s := h.shards[g.shard]
+			g.q.Add(1)
+			s.qbytes.Add(t.size)
+			s.pushPub(item{t: t, g: g})
 		}
 	}
-	off := c.off
-	st.mu.Unlock()
-	return off, nil
+}
+
+// PublishAt delivers a publish whose offset was assigned elsewhere: a
+// cluster bus that sequences each channel for every node. off must be
+// above the channel's current offset (an older or repeated one is a
+// duplicate: dropped, false); prev is the channel's offset before it at
+// the sequencer (a resume checks it to know nothing was lost in between,
+// offsets need not be contiguous) and epoch the sequencer's (a channel
+// seen with another epoch starts over: its history here is dropped).
+//
+// A publish the bus already accepted cannot be refused, so the fan-out
+// queue bound does not apply (the bus consumer's own limits do). Without
+// members here and with history off, nothing is kept: false.
+func (h *Hub) PublishAt(ch []byte, off, prev uint64, epoch uint32, p Payload) (bool, error) {
+	if !validName(ch) {
+		return false, ErrName
+	}
+	st, c, hash := h.lockChannel(ch)
+	defer st.mu.Unlock()
+	if h.stopped.Load() {
+		return false, ErrStopped
+	}
+	if c == nil {
+		if !h.hist.on {
+			return false, nil
+		}
+		var ok bool
+		if c, ok = h.create(st, hash, ch); !ok {
+			return false, ErrTooManyChannels
+		}
+	}
+	if epoch != 0 && c.epoch != epoch {
+		if c.hist != nil {
+			h.hist.release(st, c)
+		}
+		c.epoch, c.off = epoch, 0
+	}
+	if off <= c.off {
+		return false, nil
+	}
+	n := int32(0)
+	for g := &c.home; g != nil; g = g.next {
+		if g.cnt > 0 {
+			n++
+		}
+	}
+	t := &task{p: p, ch: c, off: off, prev: prev, size: int64(p.Size())}
+	c.off = off
+	h.enqueue(st, c, t, n)
+	if n == 0 && !c.retained() {
+		h.drop(st, c)
+	}
+	return true, nil
 }
 
 // Position is a point in a channel's stream: an offset within an epoch.
