@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
@@ -27,8 +28,9 @@ type pubsubOut struct {
 	received  int64
 	elapsed   time.Duration
 	published int64
-	cpu       float64 // server CPU seconds during the publish phase
-	userCPU   float64 // of which user space (utime)
+	cpu       float64  // server CPU seconds during the publish phase
+	userCPU   float64  // of which user space (utime)
+	split     cpuSplit // CPU seconds of server, workers and this process during the publish phase
 	st        worker.WStats
 }
 
@@ -84,6 +86,7 @@ func (ps pubsubRun) run(ctx context.Context, o *Opts, s *session, r *Result) (*p
 	if err != nil {
 		return nil, err
 	}
+	split0 := readCPU(s.t.PID, s.fl.PIDs())
 	t0 := time.Now()
 	if _, err := s.fl.Each(ctx, func(i int, p *worker.Proc) (worker.Cmd, bool) {
 		rate := o.PubRate * float64(parts[i]) / float64(ps.pubs)
@@ -128,6 +131,8 @@ wait:
 		}
 	}
 	c1, _ := s.smp.Take()
+	split1 := readCPU(s.t.PID, s.fl.PIDs())
+	out.split = cpuSplit{split1.server - split0.server, split1.clients - split0.clients, split1.self - split0.self}
 	out.cpu = c1.CPU - c0.CPU
 	out.userCPU = c1.UserCPU - c0.UserCPU
 	out.received = stN.Msgs - st0.Msgs
@@ -198,9 +203,29 @@ func RunBroadcast(ctx context.Context, o *Opts) (*Result, error) {
 	out.report(r, o)
 	r.LastDeliveryMs = out.lastMs
 	if len(out.lastMs) > 0 {
-		r.addf("until last subscriber", "median %.1f ms, max %.1f ms (per publish)", plan.Median(out.lastMs), maxf(out.lastMs))
-		r.Figures["last_subscriber_ms_median"] = plan.Median(out.lastMs)
+		med := plan.Median(out.lastMs)
+		r.addf("until last subscriber", "median %.1f ms, max %.1f ms (per publish)", med, maxf(out.lastMs))
+		r.Figures["last_subscriber_ms_median"] = med
 		r.Figures["last_subscriber_ms_max"] = maxf(out.lastMs)
+		// Paced publishes go out one at a time: their fan-outs fill the
+		// sum of the per-publish times. The server's CPU over that time is
+		// how many cores it had, the clients sharing the machine taking the
+		// rest; the floor for the last subscriber is N x CPU per delivery
+		// over those cores (issue 9 item 7).
+		busy := 0.0
+		for _, v := range out.lastMs {
+			busy += v / 1e3
+		}
+		per := r.Figures["cpu_us_per_delivery"]
+		if paced := o.PubRate > 0 && med/1e3 < 1/o.PubRate; paced && busy > 0 && per > 0 {
+			cores := out.split.server / busy
+			ideal := float64(o.N) * per / 1e3 / cores
+			r.addf("cores during the fan-outs", "server %.2f, clients %.2f, bench process %.2f (of %d; CPU over the %.2f s the fan-outs were in flight)",
+				cores, out.split.clients/busy, out.split.self/busy, runtime.NumCPU(), busy)
+			r.addf("last subscriber vs floor", "N x CPU per delivery / server cores = %.1f ms; median last subscriber %.1f ms = %.2fx",
+				ideal, med, med/ideal)
+			r.Figures["server_cores_fanout"], r.Figures["last_subscriber_vs_floor"] = cores, med/ideal
+		}
 	}
 	per := r.Figures["cpu_us_per_delivery"]
 	old, _ := plan.ReadPartial(o.Profile)
