@@ -19,8 +19,8 @@ type Conn struct {
 	// Ctx belongs to the layer above (set in Handler.OnOpen).
 	Ctx any
 
-	q   []qent  // outbound queue by reference; nil while idle
-	st  *wstats // counter stripe (conn_stats.go)
+	q   []qent        // outbound queue by reference; nil while idle
+	st  *connCounters // the engine's write counters (conn_stats.go)
 	wmu sync.Mutex
 
 	fd     int32
@@ -35,11 +35,11 @@ type Conn struct {
 	wflags uint8 // fRegistered|fArmed|fAdded, under wmu
 }
 
-// qent is one queued slice. pb is non-nil when b lives in a pooled buffer
-// (WriteCopy) that must go back to its pool once written or dropped.
+// qent is one queued slice. pooled is set when b is a WriteCopy copy from
+// internal/bufpool that must go back once written or dropped.
 type qent struct {
-	b  []byte
-	pb *[]byte
+	b      []byte
+	pooled bool
 }
 
 // Connection states. Every transition happens under wmu and only moves
@@ -88,9 +88,8 @@ func (c *Conn) Queued() int {
 // close(2) (the netpoll engine lets netpoll do the close(2) after our close
 // callback has run).
 //
-// Counters: a new Conn counts into defaultStripes (stripe fd&stripeMask); an
-// engine with its own stripes sets c.st before publishing the Conn, and folds
-// them in Stats (defaultStripes.fold for engines that keep the default).
+// Counters: a new Conn counts into defaultCounters; an engine sets c.st to
+// its own counters before publishing the Conn and folds them in Stats.
 
 // newConn makes the record for an accepted or dialled socket.
 func newConn(fd, pollfd int, registered bool, maxOutbound int) *Conn {
@@ -104,7 +103,7 @@ func newConn(fd, pollfd int, registered bool, maxOutbound int) *Conn {
 		fd:     int32(fd),
 		pollfd: int32(pollfd),
 		maxOut: int32(maxOutbound),
-		st:     defaultStripes.forFd(fd),
+		st:     &defaultCounters,
 	}
 	if registered {
 		c.wflags = fRegistered

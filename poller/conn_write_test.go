@@ -262,7 +262,7 @@ func TestOverflowDropsQueue(t *testing.T) {
 	const bound = 64 << 10
 	c, _ := newPumpConn(t, a, true, bound)
 	var before Stats
-	defaultStripes.fold(&before)
+	defaultCounters.fold(&before)
 	m := msg(1, 1000)
 	var err error
 	total := 0
@@ -281,7 +281,7 @@ func TestOverflowDropsQueue(t *testing.T) {
 		t.Fatalf("overflowed after %d bytes, bound %d", total, bound)
 	}
 	var after Stats
-	defaultStripes.fold(&after)
+	defaultCounters.fold(&after)
 	if after.Overflows <= before.Overflows {
 		t.Fatal("overflow not counted")
 	}

@@ -35,9 +35,9 @@ type Epoll struct {
 	addr  net.Addr
 	rr    atomic.Uint32
 
-	// stripes count the write path of this engine's connections
+	// counters count the write path of this engine's connections
 	// (conn_stats.go); loops count reads and accepts.
-	stripes writeStripes
+	counters connCounters
 
 	mu      sync.RWMutex // guards started/closed transitions and lnfds; Dial holds it shared
 	started bool
@@ -211,10 +211,10 @@ func (e *Epoll) Close() error {
 	return nil
 }
 
-// Stats folds the loops' and the write stripes' counters.
+// Stats folds the loops' and the write path's counters.
 func (e *Epoll) Stats() Stats {
 	var s Stats
-	e.stripes.fold(&s)
+	e.counters.fold(&s)
 	e.mu.RLock()
 	loops := e.loops
 	e.mu.RUnlock()

@@ -199,7 +199,7 @@ func (l *eloop) onEvent(fd int, events uint32) {
 func (l *eloop) addConn(fd int, dial bool) {
 	e := l.e
 	c := newConn(fd, l.epfd, true, e.cfg.MaxOutbound)
-	c.st = e.stripes.forFd(fd)
+	c.st = &e.counters
 	c.loop = l.idx
 	ev := unix.EpollEvent{Events: inEvents, Fd: int32(fd)}
 	if dial {

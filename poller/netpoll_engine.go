@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/cloudwego/netpoll"
+
+	"github.com/starling-ws/starling/internal/stripe"
 )
 
 // Netpoll is the engine built on github.com/cloudwego/netpoll (v0.7.2).
@@ -49,8 +51,8 @@ type Netpoll struct {
 	waiter *npWaiter
 	table  npTable
 
-	out      writeStripes // write-path counters of this engine's Conns
-	in       [stripeCount]npInStripe
+	out      connCounters   // write-path counters of this engine's Conns
+	bytesIn  stripe.Counter // OnRequest tasks of different connections run at once
 	accepted atomic.Uint64
 	open     atomic.Int64
 
@@ -61,13 +63,6 @@ type Netpoll struct {
 	stopErr   error
 	closeOnce sync.Once
 	closeErr  error
-}
-
-// npInStripe is a bytes-in counter on its own 128 bytes; OnRequest tasks of
-// different connections run on different goroutines at once.
-type npInStripe struct {
-	n atomic.Uint64
-	_ [120]byte
 }
 
 // npShutdownWait bounds Engine.Close: connections that have not finished
@@ -232,9 +227,7 @@ func (e *Netpoll) Stats() Stats {
 	var st Stats
 	st.Accepted = e.accepted.Load()
 	st.Open = e.open.Load()
-	for i := range e.in {
-		st.BytesIn += e.in[i].n.Load()
-	}
+	st.BytesIn = uint64(e.bytesIn.Load())
 	e.out.fold(&st)
 	return st
 }
@@ -263,7 +256,7 @@ func (e *Netpoll) onPrepare(conn netpoll.Connection) context.Context {
 		return nil
 	}
 	c := newConn(fd, e.waiter.epfd, false, e.cfg.MaxOutbound)
-	c.st = e.out.forFd(fd)
+	c.st = &e.out
 	s.opened.Store(false)
 	s.conn.Store(c)
 	e.accepted.Add(1)
@@ -315,7 +308,7 @@ func (e *Netpoll) onRequest(_ context.Context, conn netpoll.Connection) error {
 			e.h.OnData(c, b)
 		}
 	}
-	e.in[fd&stripeMask].n.Add(uint64(n))
+	e.bytesIn.Add(fd, int64(n))
 	return r.Release()
 }
 
