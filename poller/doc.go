@@ -33,6 +33,10 @@
 //   - A file descriptor number is released (close(2)) only by the engine
 //     after every writer has seen the connection closed, so a late write can
 //     never reach a reused descriptor.
+//   - The epoll engine has one fd table for all its loops (epoll_table.go):
+//     a slot is written only by the loop that owns its connection, lookups
+//     take no lock, and pages are freed when empty, so the table's memory
+//     follows the open connections, not the highest descriptor ever seen.
 //
 // This package must never parse WebSocket, hold a lock of another package,
 // or start a goroutine per connection.

@@ -13,9 +13,10 @@ import (
 )
 
 // Epoll is the native engine: N event loops (epoll_loop.go), each with its
-// own epoll instance, goroutine, scratch read buffer and fd-indexed
-// connection table. An idle connection costs its Conn record (80 bytes) and
-// one table slot (8 bytes); nothing else.
+// own epoll instance, goroutine and scratch read buffer, and one paged
+// fd-indexed connection table for the engine (epoll_table.go). An idle
+// connection costs its Conn record (80 bytes) and one table slot (8 bytes);
+// nothing else.
 //
 // Goroutines: one per loop, plus one acceptor in acceptSingle mode. None
 // per connection.
@@ -32,6 +33,7 @@ type Epoll struct {
 
 	h     Handler
 	loops []*eloop
+	table fdTable // shared by the loops; each writes only its own slots
 	addr  net.Addr
 	rr    atomic.Uint32
 

@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"errors"
 	"os"
 	"runtime"
 	"sync"
@@ -11,11 +12,14 @@ import (
 )
 
 // eloop is one event loop. Everything but the hand-off queue (mu, pending)
-// and the counters is touched only by the loop's goroutine, so the table
-// needs no lock: a descriptor enters the table only between two epoll_wait
-// batches (from pending or accept), hence an event from a batch can never
-// reach a newer connection that reuses the number of one finalised earlier
-// in the same batch (its slot is nil by then).
+// and the counters is touched only by the loop's goroutine. The engine's
+// fd table (epoll_table.go) is shared, but a slot is written only by the
+// loop that owns its connection, and a loop acts only on connections whose
+// Conn.loop is its own. A number can move between loops only through
+// close(2), which finalise calls after clearing the slot; an epoll batch
+// holds at most one event per descriptor, and finalise runs only for the
+// event being handled (or at shutdown), so no event of a batch can reach a
+// newer connection that reuses the number of one finalised in that batch.
 type eloop struct {
 	e      *Epoll
 	idx    uint8
@@ -23,7 +27,6 @@ type eloop struct {
 	wakefd int // eventfd: hand-offs and stop
 	lnfd   int // this loop's SO_REUSEPORT listener, or -1
 	buf    []byte
-	conns  connTable
 	events []unix.EpollEvent
 
 	lnPaused bool // accept hit EMFILE/ENFILE: listener out of the epoll for a while
@@ -164,8 +167,8 @@ func (l *eloop) onWake() {
 }
 
 func (l *eloop) onEvent(fd int, events uint32) {
-	c := l.conns.get(fd)
-	if c == nil {
+	c := l.e.table.get(fd)
+	if c == nil || c.loop != l.idx {
 		return
 	}
 	if c.lflags&lfConnecting != 0 {
@@ -206,21 +209,32 @@ func (l *eloop) addConn(fd int, dial bool) {
 		c.lflags = lfConnecting
 		ev.Events |= unix.EPOLLOUT
 	}
-	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		e.log.Error("epoll_ctl add failed; connection dropped", "loop", l.idx, "fd", fd, "err", err)
-		c.markClosed()
-		if dial {
-			e.h.OnClose(c, os.NewSyscallError("epoll_ctl", err))
-		}
-		unix.Close(fd)
+	if !e.table.put(fd, c) {
+		l.drop(c, dial, errFdRange)
 		return
 	}
-	l.conns.put(fd, c)
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		e.table.del(fd)
+		l.drop(c, dial, os.NewSyscallError("epoll_ctl", err))
+		return
+	}
 	l.open.Add(1)
 	if !dial {
 		l.accepted.Add(1)
 		e.h.OnOpen(c)
 	}
+}
+
+var errFdRange = errors.New("descriptor beyond the fd table")
+
+// drop releases a descriptor that could not be registered.
+func (l *eloop) drop(c *Conn, dial bool, err error) {
+	l.e.log.Error("cannot register connection; dropped", "loop", l.idx, "fd", c.fd, "err", err)
+	c.markClosed()
+	if dial {
+		l.e.h.OnClose(c, err)
+	}
+	unix.Close(int(c.fd))
 }
 
 // finalise ends a connection: no writer can reach fd after markClosed, so
@@ -229,7 +243,7 @@ func (l *eloop) finalise(c *Conn, err error) {
 	fd := int(c.fd)
 	c.markClosed()
 	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
-	l.conns.del(fd)
+	l.e.table.del(fd)
 	l.open.Add(-1)
 	l.e.h.OnClose(c, err)
 	unix.Close(fd)
@@ -254,18 +268,14 @@ func (l *eloop) shutdown() {
 		}
 		unix.Close(int(p.fd))
 	}
-	for _, c := range l.conns.s {
-		if c == nil {
-			continue
-		}
+	l.e.table.each(l.idx, func(c *Conn) {
 		c.Close()
 		var err error
 		if c.lflags&lfConnecting != 0 {
 			err = ErrClosed
 		}
 		l.finalise(c, err)
-	}
-	l.conns.s = nil
+	})
 	l.dropListener() // only if the loop stops on its own (epoll_wait failed)
 	l.closeFds()
 }
