@@ -14,7 +14,7 @@ import (
 // Field ownership:
 //   - fd, pollfd, maxOut, st: set before the Conn is published, then read-only.
 //   - q, off, queued, state, wflags: guarded by wmu.
-//   - loop, lflags: owned by the epoll loop goroutine that holds the Conn.
+//   - loop: set by the epoll loop that holds the Conn, before publishing it.
 type Conn struct {
 	// Ctx belongs to the layer above (set in Handler.OnOpen).
 	Ctx any
@@ -30,7 +30,6 @@ type Conn struct {
 	queued int32 // bytes waiting in q (from off on)
 
 	loop   uint8 // epoll engine: index of the owning loop
-	lflags uint8 // epoll engine: loop-owned flags (connecting)
 	state  uint8 // stOpen..stClosed, under wmu
 	wflags uint8 // fRegistered|fArmed|fAdded, under wmu
 }

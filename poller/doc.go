@@ -38,6 +38,12 @@
 //     take no lock, and pages are freed when empty, so the table's memory
 //     follows the open connections, not the highest descriptor ever seen.
 //
+// Exported for tools and tests only, each in a file named for it: dial.go
+// (Epoll.Start, Epoll.Dial: the load generator's client sockets, handed to
+// the loops already connected, so the per-event path never tests for a
+// dialling socket) and testconn.go (NewTestConn: a guard test keeps it out
+// of production code).
+//
 // This package must never parse WebSocket, hold a lock of another package,
 // or start a goroutine per connection.
 package poller

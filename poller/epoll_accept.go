@@ -58,20 +58,17 @@ func (e *Epoll) listen() error {
 }
 
 func listenFd(family int, sa unix.Sockaddr, reusePort bool, backlog int) (int, error) {
-	typ := unix.SOCK_STREAM | unix.SOCK_CLOEXEC
+	typ := 0
 	if reusePort {
-		typ |= unix.SOCK_NONBLOCK // accepted from the loop on readiness
+		typ = unix.SOCK_NONBLOCK // accepted from the loop on readiness
 	} // else blocking: the acceptor goroutine sleeps in accept4
-	fd, err := unix.Socket(family, typ, 0)
+	fd, err := reuseAddrSocket(family, typ)
 	if err != nil {
-		return -1, os.NewSyscallError("socket", err)
+		return -1, err
 	}
 	fail := func(op string, err error) (int, error) {
 		unix.Close(fd)
 		return -1, os.NewSyscallError(op, err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
-		return fail("setsockopt", err)
 	}
 	if reusePort {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
@@ -83,6 +80,20 @@ func listenFd(family int, sa unix.Sockaddr, reusePort bool, backlog int) (int, e
 	}
 	if err := unix.Listen(fd, backlog); err != nil {
 		return fail("listen", err)
+	}
+	return fd, nil
+}
+
+// reuseAddrSocket opens a close-on-exec TCP socket (typ adds flags such as
+// SOCK_NONBLOCK) with SO_REUSEADDR set.
+func reuseAddrSocket(family, typ int) (int, error) {
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|typ, 0)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("setsockopt", err)
 	}
 	return fd, nil
 }

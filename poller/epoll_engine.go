@@ -21,8 +21,8 @@ import (
 // Goroutines: one per loop, plus one acceptor in acceptSingle mode. None
 // per connection.
 //
-// Close, StopAccepting and Dial must not be called from a Handler callback
-// (Close waits for the loops to finish).
+// Close and StopAccepting must not be called from a Handler callback (they
+// wait for the loops).
 type Epoll struct {
 	cfg  Config
 	log  *slog.Logger
@@ -31,11 +31,12 @@ type Epoll struct {
 	// benchmark (BenchmarkEpollEcho) showed no gain on this machine.
 	lockThread bool
 
-	h     Handler
-	loops []*eloop
-	table fdTable // shared by the loops; each writes only its own slots
-	addr  net.Addr
-	rr    atomic.Uint32
+	h      Handler
+	dialer *dialer // Start (dial.go) only; under mu
+	loops  []*eloop
+	table  fdTable // shared by the loops; each writes only its own slots
+	addr   net.Addr
+	rr     atomic.Uint32
 
 	// counters count the write path of this engine's connections
 	// (conn_stats.go); loops count reads and accepts.
@@ -105,9 +106,6 @@ func (e *Epoll) Addr() net.Addr {
 
 // Serve binds Config.Addr and starts the loops.
 func (e *Epoll) Serve(h Handler) error { return e.start(h, true) }
-
-// Start runs the loops without a listener (dial-only use).
-func (e *Epoll) Start(h Handler) error { return e.start(h, false) }
 
 var errStarted = errors.New("poller: epoll: already started or closed")
 
@@ -199,12 +197,15 @@ func (e *Epoll) Close() error {
 		return nil
 	}
 	e.closed = true
-	started := e.started
+	started, d := e.started, e.dialer
 	e.mu.Unlock()
 	if !started {
 		return nil
 	}
 	_ = e.StopAccepting()
+	if d != nil {
+		d.stop() // before the loops: it hands connected sockets to them
+	}
 	for _, l := range e.loops {
 		l.stopping.Store(true)
 		l.wake(true)

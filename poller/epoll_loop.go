@@ -43,32 +43,20 @@ type eloop struct {
 	bytesIn  atomic.Uint64
 }
 
-// pend is a descriptor handed to a loop from outside it.
+// pend is a connected descriptor handed to a loop from outside it; dial
+// marks a dialled one (dial.go), which is owed OnClose even if the loop
+// stops before opening it.
 type pend struct {
 	fd   int32
 	dial bool
 }
 
-// lflags bits (Conn.lflags, loop-owned).
-const lfConnecting uint8 = 1
-
 const eventsPerWait = 256
 
 func newLoop(e *Epoll, i int) (*eloop, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	epfd, wfd, err := newEpollWake()
 	if err != nil {
-		return nil, os.NewSyscallError("epoll_create1", err)
-	}
-	wfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		unix.Close(epfd)
-		return nil, os.NewSyscallError("eventfd", err)
-	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wfd)}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wfd, &ev); err != nil {
-		unix.Close(epfd)
-		unix.Close(wfd)
-		return nil, os.NewSyscallError("epoll_ctl", err)
+		return nil, err
 	}
 	return &eloop{
 		e:      e,
@@ -79,6 +67,27 @@ func newLoop(e *Epoll, i int) (*eloop, error) {
 		buf:    make([]byte, e.cfg.ReadBuffer),
 		events: make([]unix.EpollEvent, eventsPerWait),
 	}, nil
+}
+
+// newEpollWake creates an epoll instance with an eventfd registered for
+// input, the wakeup every goroutine that waits in epoll_wait here uses.
+func newEpollWake() (epfd, wakefd int, err error) {
+	epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return -1, -1, os.NewSyscallError("epoll_create1", err)
+	}
+	wakefd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return -1, -1, os.NewSyscallError("eventfd", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return -1, -1, os.NewSyscallError("epoll_ctl", err)
+	}
+	return epfd, wakefd, nil
 }
 
 // closeFds releases the loop's own descriptors (listeners are closed by
@@ -168,12 +177,8 @@ func (l *eloop) onWake() {
 
 func (l *eloop) onEvent(fd int, events uint32) {
 	c := l.e.table.get(fd)
-	if c == nil || c.loop != l.idx {
-		return
-	}
-	if c.lflags&lfConnecting != 0 {
-		l.onConnected(c, events)
-		return
+	if c == nil || c.loop != l.idx || int(c.fd) != fd {
+		return // not ours: cannot happen (see eloop), cheap to be sure
 	}
 	if events&unix.EPOLLOUT != 0 {
 		c.onWritable()
@@ -197,18 +202,14 @@ func (l *eloop) onEvent(fd int, events uint32) {
 	}
 }
 
-// addConn registers an accepted or dialling descriptor and, for an accepted
-// one, calls OnOpen. Dialling ones wait for EPOLLOUT (onConnected).
+// addConn registers a connected descriptor (accepted, or dialled and
+// connected) and calls OnOpen.
 func (l *eloop) addConn(fd int, dial bool) {
 	e := l.e
 	c := newConn(fd, l.epfd, true, e.cfg.MaxOutbound)
 	c.st = &e.counters
 	c.loop = l.idx
 	ev := unix.EpollEvent{Events: inEvents, Fd: int32(fd)}
-	if dial {
-		c.lflags = lfConnecting
-		ev.Events |= unix.EPOLLOUT
-	}
 	if !e.table.put(fd, c) {
 		l.drop(c, dial, errFdRange)
 		return
@@ -221,8 +222,8 @@ func (l *eloop) addConn(fd int, dial bool) {
 	l.open.Add(1)
 	if !dial {
 		l.accepted.Add(1)
-		e.h.OnOpen(c)
 	}
+	e.h.OnOpen(c)
 }
 
 var errFdRange = errors.New("descriptor beyond the fd table")
@@ -270,11 +271,7 @@ func (l *eloop) shutdown() {
 	}
 	l.e.table.each(l.idx, func(c *Conn) {
 		c.Close()
-		var err error
-		if c.lflags&lfConnecting != 0 {
-			err = ErrClosed
-		}
-		l.finalise(c, err)
+		l.finalise(c, nil)
 	})
 	l.dropListener() // only if the loop stops on its own (epoll_wait failed)
 	l.closeFds()

@@ -32,6 +32,7 @@ import (
 // in refs and not in the page.
 type fdTable struct {
 	mu    sync.Mutex // page allocation and freeing only
+	spare *fdPage    // one freed page kept for the next alloc; under mu
 	pages [fdTableMax / fdPageSize]atomic.Pointer[fdPage]
 	refs  [fdTableMax / fdPageSize]atomic.Int32
 	live  atomic.Int32  // pages allocated now (tests)
@@ -49,7 +50,10 @@ const (
 
 type fdPage [fdPageSize]atomic.Pointer[Conn]
 
-// get returns the connection holding fd, or nil.
+// get returns the connection holding fd, or nil. A get for a descriptor
+// that is not in the table may race a free and read the spare page after
+// its reuse for another range: callers that can ask for an absent
+// descriptor check that the result's fd is theirs.
 func (t *fdTable) get(fd int) *Conn {
 	if uint(fd) >= fdTableMax {
 		return nil
@@ -102,7 +106,12 @@ func (t *fdTable) del(fd int) {
 func (t *fdTable) alloc(i int) {
 	t.mu.Lock()
 	if t.refs[i].Load() == 0 {
-		t.pages[i].Store(new(fdPage))
+		p := t.spare
+		if p == nil {
+			p = new(fdPage)
+		}
+		t.spare = nil
+		t.pages[i].Store(p)
 		t.refs[i].Store(1)
 		t.live.Add(1)
 		t.made.Add(1)
@@ -111,10 +120,15 @@ func (t *fdTable) alloc(i int) {
 }
 
 // free drops page i if it is still empty; a put that raised refs in
-// between keeps it.
+// between keeps it. The page is kept as the spare when there is none, so a
+// connection count that swings across a page boundary does not allocate 8
+// KiB per swing. A spare has every slot nil: it was freed empty.
 func (t *fdTable) free(i int) {
 	t.mu.Lock()
 	if t.refs[i].CompareAndSwap(1, 0) {
+		if t.spare == nil {
+			t.spare = t.pages[i].Load()
+		}
 		t.pages[i].Store(nil)
 		t.live.Add(-1)
 	}
