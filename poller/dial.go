@@ -185,7 +185,7 @@ func connectResult(fd int, events uint32) error {
 func (d *dialer) fail(fd int, err error) {
 	c := newConn(fd, -1, false, 0)
 	c.markClosed()
-	d.e.h.OnClose(c, err)
+	d.e.g.close(c, err)
 	unix.Close(fd)
 }
 

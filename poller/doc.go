@@ -33,6 +33,9 @@
 //   - A file descriptor number is released (close(2)) only by the engine
 //     after every writer has seen the connection closed, so a late write can
 //     never reach a reused descriptor.
+//   - A panic in a Handler callback ends only its connection (panic.go):
+//     it is recovered, reported (Config.OnPanic or the log) and counted, the
+//     connection is closed, and the loop goes on.
 //   - The epoll engine has one fd table for all its loops (epoll_table.go):
 //     a slot is written only by the loop that owns its connection, lookups
 //     take no lock, and pages are freed when empty, so the table's memory

@@ -31,7 +31,7 @@ type Epoll struct {
 	// benchmark (BenchmarkEpollEcho) showed no gain on this machine.
 	lockThread bool
 
-	h      Handler
+	g      guard   // the Handler, called with panics contained (panic.go)
 	dialer *dialer // Start (dial.go) only; under mu
 	loops  []*eloop
 	table  fdTable // shared by the loops; each writes only its own slots
@@ -121,7 +121,7 @@ func (e *Epoll) start(h Handler, listen bool) (err error) {
 	if listen && e.cfg.Addr == "" {
 		return errors.New("poller: epoll: Serve needs Config.Addr")
 	}
-	e.h = h
+	e.g.h, e.g.onPanic, e.g.log = h, e.cfg.OnPanic, e.log
 	defer func() {
 		if err != nil {
 			e.releaseLocked()
@@ -218,6 +218,7 @@ func (e *Epoll) Close() error {
 func (e *Epoll) Stats() Stats {
 	var s Stats
 	e.counters.fold(&s)
+	s.Panics = e.g.panics.Load()
 	e.mu.RLock()
 	loops := e.loops
 	e.mu.RUnlock()

@@ -190,7 +190,7 @@ func (l *eloop) onEvent(fd int, events uint32) {
 	switch {
 	case n > 0:
 		l.bytesIn.Add(uint64(n))
-		l.e.h.OnData(c, l.buf[:n])
+		l.e.g.data(c, l.buf[:n])
 	case errno == 0: // EOF
 		l.finalise(c, nil)
 	case errno == unix.EAGAIN:
@@ -223,7 +223,7 @@ func (l *eloop) addConn(fd int, dial bool) {
 	if !dial {
 		l.accepted.Add(1)
 	}
-	e.h.OnOpen(c)
+	e.g.open(c)
 }
 
 var errFdRange = errors.New("descriptor beyond the fd table")
@@ -233,7 +233,7 @@ func (l *eloop) drop(c *Conn, dial bool, err error) {
 	l.e.log.Error("cannot register connection; dropped", "loop", l.idx, "fd", c.fd, "err", err)
 	c.markClosed()
 	if dial {
-		l.e.h.OnClose(c, err)
+		l.e.g.close(c, err)
 	}
 	unix.Close(int(c.fd))
 }
@@ -246,7 +246,7 @@ func (l *eloop) finalise(c *Conn, err error) {
 	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 	l.e.table.del(fd)
 	l.open.Add(-1)
-	l.e.h.OnClose(c, err)
+	l.e.g.close(c, err)
 	unix.Close(fd)
 	if l.lnPaused {
 		l.resumeListener() // a descriptor was freed
@@ -265,7 +265,7 @@ func (l *eloop) shutdown() {
 		if p.dial {
 			c := newConn(int(p.fd), -1, false, 0)
 			c.markClosed()
-			l.e.h.OnClose(c, ErrClosed)
+			l.e.g.close(c, ErrClosed)
 		}
 		unix.Close(int(p.fd))
 	}

@@ -41,7 +41,7 @@ import (
 type Netpoll struct {
 	cfg Config
 	log *slog.Logger
-	h   Handler
+	g   guard // the Handler, called with panics contained (panic.go)
 
 	ln        *npListener
 	evl       netpoll.EventLoop
@@ -125,7 +125,8 @@ func (e *Netpoll) Serve(h Handler) error {
 		w.stop()
 		return fmt.Errorf("netpoll engine: event loop: %w", err)
 	}
-	e.h, e.ln, e.waiter, e.evl = h, ln, w, evl
+	e.g.h, e.g.onPanic, e.g.log = h, e.cfg.OnPanic, e.log
+	e.ln, e.waiter, e.evl = ln, w, evl
 	e.serveDone = make(chan struct{})
 	e.served = true
 	go w.run(&e.table)
@@ -229,6 +230,7 @@ func (e *Netpoll) Stats() Stats {
 	st.Open = e.open.Load()
 	st.BytesIn = uint64(e.bytesIn.Load())
 	e.out.fold(&st)
+	st.Panics = e.g.panics.Load()
 	return st
 }
 
@@ -278,7 +280,7 @@ func (e *Netpoll) onConnect(ctx context.Context, conn netpoll.Connection) contex
 		return ctx
 	}
 	if c := s.conn.Load(); c != nil {
-		e.h.OnOpen(c)
+		e.g.open(c)
 		s.opened.Store(true)
 	}
 	return ctx
@@ -305,7 +307,7 @@ func (e *Netpoll) onRequest(_ context.Context, conn netpoll.Connection) error {
 	fd := npFd(conn)
 	if s := e.table.slot(fd); s != nil && s.opened.Load() {
 		if c := s.conn.Load(); c != nil {
-			e.h.OnData(c, b)
+			e.g.data(c, b)
 		}
 	}
 	e.bytesIn.Add(fd, int64(n))
@@ -343,6 +345,6 @@ func (e *Netpoll) onClosed(fd int, c *Conn) {
 	if opened {
 		// netpoll does not report why a connection ended (EOF, reset, our
 		// own shutdown), so the cause is always nil.
-		e.h.OnClose(c, nil)
+		e.g.close(c, nil)
 	}
 }

@@ -29,6 +29,15 @@ type Config struct {
 	ReadBuffer  int          // per-loop scratch read buffer; 0 means 64 KiB
 	Backlog     int          // listen backlog; 0 means 4096 (capped by net.core.somaxconn)
 	Logger      *slog.Logger // nil means slog.Default()
+
+	// OnPanic, if set, is told of a panic in a Handler callback for c,
+	// with the recovered value and the stack, instead of the engine
+	// logging it. The engine has recovered; it calls OnPanic on the
+	// goroutine that panicked, then closes c with Close (so OnPanic may
+	// first write a last frame, e.g. a 1011 close: bytes the kernel takes
+	// reach the peer, anything that would queue is dropped), and OnClose
+	// follows as for any close. A panic in OnPanic itself is logged.
+	OnPanic func(c *Conn, v any, stack []byte)
 }
 
 // Engine is one reactor implementation. It is used by cmd/ and server/ at
@@ -58,6 +67,7 @@ type Stats struct {
 	WouldBlock  uint64 // writes that met a full socket and queued
 	Overflows   uint64 // writes refused with ErrOverflow
 	QueuedBytes int64  // bytes waiting in outbound queues now
+	Panics      uint64 // Handler callbacks that panicked (each closed its connection)
 }
 
 var (
