@@ -102,6 +102,10 @@ func reuseAddrSocket(family, typ int) (int, error) {
 // batch is bounded so that one burst of connections cannot starve the
 // loop's established connections.
 func (l *eloop) onAcceptable(events uint32) {
+	if l.e.acceptStop.Load() {
+		l.dropListener()
+		return
+	}
 	for i := 0; i < 128; i++ {
 		nfd, errno := sysAccept(l.lnfd)
 		switch errno {
@@ -127,10 +131,15 @@ func (l *eloop) onAcceptable(events uint32) {
 }
 
 func (l *eloop) resumeListener() {
-	l.lnPaused = false
 	if l.lnfd < 0 {
+		l.lnPaused = false
 		return
 	}
+	if l.e.acceptStop.Load() {
+		l.dropListener()
+		return
+	}
+	l.lnPaused = false
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(l.lnfd)}
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, l.lnfd, &ev); err != nil {
 		l.e.log.Error("accept: cannot resume listener", "loop", l.idx, "err", err)
@@ -162,6 +171,9 @@ func (e *Epoll) acceptLoop(lnfd int) {
 			e.pick().push(pend{fd: int32(nfd)})
 		case unix.EINTR, unix.ECONNABORTED:
 		case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+			if e.acceptStop.Load() {
+				return // shut down: this could repeat for as long as descriptors lack
+			}
 			e.log.Warn("accept: out of descriptors or memory; pausing", "err", errno)
 			time.Sleep(50 * time.Millisecond)
 		default: // EINVAL once StopAccepting shut the listener down

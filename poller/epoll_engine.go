@@ -42,6 +42,11 @@ type Epoll struct {
 	// (conn_stats.go); loops count reads and accepts.
 	counters connCounters
 
+	// acceptStop is set by StopAccepting: every accepter lets go of its
+	// listener at its next look, whatever accept(2) returns (see
+	// StopAccepting).
+	acceptStop atomic.Bool
+
 	mu      sync.RWMutex // guards started/closed transitions and lnfds; Dial holds it shared
 	started bool
 	closed  bool
@@ -165,17 +170,26 @@ func (e *Epoll) releaseLocked() {
 }
 
 // StopAccepting shuts the listeners down and waits until they are closed;
-// established connections stay.
+// established connections stay. It returns promptly even when descriptors
+// have run out: accept(2) on a shut-down listener reports EINVAL only once
+// it can allocate a descriptor (the kernel allocates first), so waiting for
+// EINVAL could wait for as long as clients hold the process's last
+// descriptors. Instead every accepter is told by acceptStop and a wakeup,
+// and drops its listener whatever accept would say.
 func (e *Epoll) StopAccepting() error {
 	e.mu.Lock()
-	fds := e.lnfds
+	fds, loops := e.lnfds, e.loops
 	e.mu.Unlock()
 	e.lnStop.Do(func() {
-		// shutdown(2) on a listening socket wakes a blocked accept4 and
-		// makes the socket report EPOLLHUP; whoever accepts on it then
-		// lets go of it (lnWG), and only then is it closed.
+		e.acceptStop.Store(true)
+		// shutdown(2) on a listening socket wakes a blocked accept4 (the
+		// acceptor goroutine) and makes the socket report EPOLLHUP; the
+		// eventfd wakes a loop whose listener is paused out of its epoll.
 		for _, fd := range fds {
 			_ = unix.Shutdown(fd, unix.SHUT_RDWR)
+		}
+		for _, l := range loops {
+			l.wake(true)
 		}
 	})
 	e.lnWG.Wait()

@@ -165,6 +165,9 @@ func (l *eloop) onWake() {
 	var b [8]byte
 	_, _ = unix.Read(l.wakefd, b[:])
 	l.woken.Store(false)
+	if l.lnfd >= 0 && l.e.acceptStop.Load() {
+		l.dropListener()
+	}
 	l.mu.Lock()
 	ps := l.pending
 	l.pending = l.spare[:0]

@@ -24,9 +24,10 @@ import (
 //
 // Accept follows netpoll's listener protocol: (nil, nil) means EAGAIN.
 type npListener struct {
-	fd     int
-	addr   *net.TCPAddr
-	closed atomic.Bool
+	fd      int
+	addr    *net.TCPAddr
+	stopped atomic.Bool // shutdown: accept nothing more, whatever accept4 says
+	closed  atomic.Bool
 }
 
 // listenTCP binds addr ("host:port", host may be empty for every address)
@@ -106,7 +107,25 @@ func sockaddrTCP(sa unix.Sockaddr) *net.TCPAddr {
 
 // Accept is called by netpoll's poller goroutine when the listener is
 // readable (and by its EMFILE retry goroutine).
+//
+// Once the listener is shut down Accept reports "nothing to accept" whatever
+// accept4 returns. accept4 on a shut-down listener says EINVAL only once it
+// can allocate a descriptor, so with descriptors exhausted it keeps saying
+// EMFILE; netpoll answers EMFILE by detaching the listener and retrying in
+// a goroutine of its own that never stops on an error. (nil, nil) ends that
+// goroutine (it re-attaches the listener and returns), and the shut-down
+// socket's EPOLLHUP then ends the event loop's Serve. Once the descriptor is
+// released (Close) the answer is net.ErrClosed, never (nil, nil), so that
+// goroutine cannot re-attach a number that may have been reused; Close
+// releases it only after Serve has ended or npShutdownWait has passed, and
+// the goroutine retries at least once a second.
 func (l *npListener) Accept() (net.Conn, error) {
+	if l.closed.Load() {
+		return nil, net.ErrClosed
+	}
+	if l.stopped.Load() {
+		return nil, nil
+	}
 	fd, sa, err := unix.Accept4(l.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 	if err != nil {
 		if err == unix.EAGAIN || err == unix.EINTR || err == unix.ECONNABORTED {
@@ -116,6 +135,14 @@ func (l *npListener) Accept() (net.Conn, error) {
 			// netpoll's server stops its accept loop on an error whose text
 			// says "closed".
 			return nil, net.ErrClosed
+		}
+		if err == unix.EMFILE || err == unix.ENFILE {
+			// Bare: netpoll recognises running out of descriptors only by
+			// a syscall.Errno, and then detaches the listener and retries
+			// with back-off. Wrapped, it would retry at once, forever: the
+			// level-triggered listener stays readable (measured: 500k
+			// failed accepts and log lines a second, 0.8 of a core).
+			return nil, err
 		}
 		return nil, os.NewSyscallError("accept4", err)
 	}
@@ -130,6 +157,7 @@ func (l *npListener) Accept() (net.Conn, error) {
 // reset) without releasing its number: the poller sees EPOLLHUP, detaches it
 // and ends the event loop's Serve.
 func (l *npListener) shutdown() error {
+	l.stopped.Store(true)
 	if err := unix.Shutdown(l.fd, unix.SHUT_RD); err != nil && err != unix.ENOTCONN {
 		return os.NewSyscallError("shutdown listener", err)
 	}

@@ -50,6 +50,8 @@ type Engine interface {
 	// Addr is the bound listen address (useful with ":0").
 	Addr() net.Addr
 	// StopAccepting closes the listener; established connections stay.
+	// It returns promptly even when the process is out of descriptors
+	// (accept failing with EMFILE), so a drain never waits on clients.
 	StopAccepting() error
 	// Close stops accepting, closes every connection (OnClose follows for
 	// each) and stops the loops.
