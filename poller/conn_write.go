@@ -16,10 +16,6 @@ import (
 // the queue is flushed from onWritable, in order, when pollfd reports
 // EPOLLOUT. The descriptor is never closed here (see conn.go).
 
-// inEvents is the input interest the epoll engine registers every
-// connection with; arming EPOLLOUT on a registered fd keeps it.
-const inEvents = unix.EPOLLIN | unix.EPOLLRDHUP
-
 // iovMax bounds one writev; the iovec scratch is a fixed array on the stack.
 const iovMax = 16
 
@@ -278,9 +274,7 @@ func (c *Conn) markClosed() bool {
 		return false
 	}
 	c.dropQueue()
-	if c.wflags&(fRegistered|fAdded) == fAdded && c.pollfd >= 0 {
-		_ = unix.EpollCtl(int(c.pollfd), unix.EPOLL_CTL_DEL, int(c.fd), nil)
-	}
+	c.unwatch()
 	c.wflags &^= fArmed | fAdded
 	c.state = stClosed
 	return true
@@ -393,41 +387,6 @@ func (c *Conn) halfClose() {
 	if err := unix.Shutdown(int(c.fd), unix.SHUT_WR); err != nil && err != unix.ENOTSOCK {
 		c.fail()
 	}
-}
-
-// arm asks pollfd for EPOLLOUT on fd (see the rules in conn.go). A failure
-// leaves a queue that could never drain, so the connection is failed.
-func (c *Conn) arm() error {
-	if c.pollfd < 0 || c.wflags&fArmed != 0 {
-		return nil
-	}
-	ev := unix.EpollEvent{Fd: c.fd}
-	op := unix.EPOLL_CTL_MOD
-	if c.wflags&fRegistered != 0 {
-		ev.Events = inEvents | unix.EPOLLOUT
-	} else {
-		ev.Events = unix.EPOLLOUT | unix.EPOLLONESHOT
-		if c.wflags&fAdded == 0 {
-			op = unix.EPOLL_CTL_ADD
-		}
-	}
-	if err := unix.EpollCtl(int(c.pollfd), op, int(c.fd), &ev); err != nil {
-		c.fail()
-		return ErrClosed
-	}
-	c.wflags |= fArmed | fAdded
-	return nil
-}
-
-// disarm drops EPOLLOUT from a registered fd's interest. A one-shot
-// registration needs nothing: it is spent once it fired.
-func (c *Conn) disarm() {
-	if c.pollfd < 0 || c.wflags&(fArmed|fRegistered) != fArmed|fRegistered {
-		return
-	}
-	ev := unix.EpollEvent{Events: inEvents, Fd: c.fd}
-	_ = unix.EpollCtl(int(c.pollfd), unix.EPOLL_CTL_MOD, int(c.fd), &ev)
-	c.wflags &^= fArmed
 }
 
 // sysWrite is write(2) retried on EINTR, returning the raw errno so that the

@@ -47,6 +47,11 @@
 // dialling socket) and testconn.go (NewTestConn: a guard test keeps it out
 // of production code).
 //
+// Both engines are Linux-only (epoll). Elsewhere the package still builds
+// (Conn's write path and NewTestConn, so that shard and the layers above
+// build and test on macOS) and New returns an error that says so; no
+// interface stands in the write path to make that possible.
+//
 // This package must never parse WebSocket, hold a lock of another package,
 // or start a goroutine per connection.
 package poller
