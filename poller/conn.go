@@ -58,6 +58,7 @@ const (
 	fArmed                        // EPOLLOUT is requested on pollfd
 	fAdded                        // netpoll write epoll: fd has been ADDed
 	fHeadCut                      // q[0] is the rest of a slice already partly on the wire
+	fAborted                      // Abort set SO_LINGER 0: the close will reset
 )
 
 // Fd is the socket's descriptor (for diagnostics; never close it).

@@ -12,6 +12,7 @@ type connCounters struct {
 	wouldBlock stripe.Counter
 	overflows  stripe.Counter
 	queued     stripe.Counter // gauge: bytes waiting in queues now
+	resets     stripe.Counter // Abort calls (connections ended with RST)
 }
 
 // defaultCounters counts for connections whose engine keeps no counters of
@@ -24,4 +25,5 @@ func (k *connCounters) fold(st *Stats) {
 	st.WouldBlock += uint64(k.wouldBlock.Load())
 	st.Overflows += uint64(k.overflows.Load())
 	st.QueuedBytes += k.queued.Load()
+	st.Resets += uint64(k.resets.Load())
 }

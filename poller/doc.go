@@ -19,8 +19,10 @@
 //     Handler.OnClose, exactly once per connection. Calls for one connection
 //     are never concurrent with each other.
 //   - down: Conn.Write (shared bytes, referenced not copied if they must be
-//     queued), Conn.WriteCopy (copied only if queued), Conn.CloseAfter and
-//     Conn.Close. None of them blocks on the network.
+//     queued), Conn.WriteCopy (copied only if queued), Conn.CloseAfter,
+//     Conn.Close and Conn.Abort (a reset: the kernel frees the unsent bytes
+//     at once instead of holding them in FIN-WAIT-1; Conn.Unsent says how
+//     many there are). None of them blocks on the network.
 //
 // Invariants:
 //   - Only the engine touches a socket's file descriptor; writes to one

@@ -70,6 +70,7 @@ type Stats struct {
 	Overflows   uint64 // writes refused with ErrOverflow
 	QueuedBytes int64  // bytes waiting in outbound queues now
 	Panics      uint64 // Handler callbacks that panicked (each closed its connection)
+	Resets      uint64 // connections ended with RST by Conn.Abort
 }
 
 var (
