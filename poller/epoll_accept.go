@@ -28,7 +28,7 @@ func (e *Epoll) listen() error {
 		n = len(e.loops)
 	}
 	for i := 0; i < n; i++ {
-		fd, err := listenFd(family, sa, reuse, e.cfg.Backlog)
+		fd, err := listenFd(family, sa, reuse, e.cfg.Backlog, e.cfg.SendBuffer)
 		if err != nil {
 			return fmt.Errorf("poller: epoll: listen %q: %w", e.cfg.Addr, err)
 		}
@@ -59,7 +59,7 @@ func (e *Epoll) listen() error {
 	return nil
 }
 
-func listenFd(family int, sa unix.Sockaddr, reusePort bool, backlog int) (int, error) {
+func listenFd(family int, sa unix.Sockaddr, reusePort bool, backlog, sndbuf int) (int, error) {
 	typ := 0
 	if reusePort {
 		typ = unix.SOCK_NONBLOCK // accepted from the loop on readiness
@@ -77,25 +77,14 @@ func listenFd(family int, sa unix.Sockaddr, reusePort bool, backlog int) (int, e
 			return fail("setsockopt", err)
 		}
 	}
+	if err := setSendBuffer(fd, sndbuf); err != nil {
+		return fail("setsockopt SO_SNDBUF", err)
+	}
 	if err := unix.Bind(fd, sa); err != nil {
 		return fail("bind", err)
 	}
 	if err := unix.Listen(fd, backlog); err != nil {
 		return fail("listen", err)
-	}
-	return fd, nil
-}
-
-// reuseAddrSocket opens a close-on-exec TCP socket (typ adds flags such as
-// SOCK_NONBLOCK) with SO_REUSEADDR set.
-func reuseAddrSocket(family, typ int) (int, error) {
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|typ, 0)
-	if err != nil {
-		return -1, os.NewSyscallError("socket", err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
-		unix.Close(fd)
-		return -1, os.NewSyscallError("setsockopt", err)
 	}
 	return fd, nil
 }
@@ -191,12 +180,6 @@ func sysAccept(fd int) (int, unix.Errno) {
 		return -1, e
 	}
 	return int(n), 0
-}
-
-// setNoDelay: frames are written whole, so Nagle only adds latency. Failure
-// (e.g. a socket already reset) surfaces on the first read or write.
-func setNoDelay(fd int) {
-	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 }
 
 // resolveSockaddr turns "host:port" into a socket address; an empty host

@@ -85,6 +85,9 @@ func NewEpoll(cfg Config) (*Epoll, error) {
 	if cfg.Loops > maxLoops {
 		return nil, fmt.Errorf("poller: epoll: %d loops, at most %d", cfg.Loops, maxLoops)
 	}
+	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("poller: epoll: %w", err)
+	}
 	if cfg.MaxOutbound <= 0 {
 		cfg.MaxOutbound = DefaultMaxOutbound
 	}

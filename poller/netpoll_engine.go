@@ -86,6 +86,9 @@ func NewNetpoll(cfg Config) (*Netpoll, error) {
 	if cfg.Addr == "" {
 		return nil, errors.New("netpoll engine: Config.Addr is empty (the netpoll engine does not dial)")
 	}
+	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("netpoll engine: %w", err)
+	}
 	if err := tuneNetpoll(cfg.Logger); err != nil {
 		return nil, fmt.Errorf("netpoll engine: configure: %w", err)
 	}
@@ -109,7 +112,7 @@ func (e *Netpoll) Serve(h Handler) error {
 	if e.closed {
 		return errors.New("netpoll engine: Serve after Close")
 	}
-	ln, err := listenTCP(e.cfg.Addr, e.cfg.Backlog)
+	ln, err := listenTCP(e.cfg.Addr, e.cfg.Backlog, e.cfg.SendBuffer)
 	if err != nil {
 		return fmt.Errorf("netpoll engine: %w", err)
 	}

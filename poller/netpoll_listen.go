@@ -35,7 +35,7 @@ type npListener struct {
 // listenTCP binds addr ("host:port", host may be empty for every address)
 // with the given backlog. A wildcard host binds a dual-stack IPv6 socket when
 // the kernel allows it, like net.Listen does.
-func listenTCP(addr string, backlog int) (*npListener, error) {
+func listenTCP(addr string, backlog, sndbuf int) (*npListener, error) {
 	ta, err := net.ResolveTCPAddr("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("netpoll listen %q: %w", addr, err)
@@ -43,19 +43,19 @@ func listenTCP(addr string, backlog int) (*npListener, error) {
 	var fd int
 	switch {
 	case ta.IP == nil || ta.IP.IsUnspecified() && ta.IP.To4() == nil:
-		fd, err = listenFamily(unix.AF_INET6, &unix.SockaddrInet6{Port: ta.Port}, backlog, true)
+		fd, err = listenFamily(unix.AF_INET6, &unix.SockaddrInet6{Port: ta.Port}, backlog, sndbuf, true)
 		if err != nil {
 			// no IPv6 on this host: fall back to every IPv4 address
-			fd, err = listenFamily(unix.AF_INET, &unix.SockaddrInet4{Port: ta.Port}, backlog, false)
+			fd, err = listenFamily(unix.AF_INET, &unix.SockaddrInet4{Port: ta.Port}, backlog, sndbuf, false)
 		}
 	case ta.IP.To4() != nil:
 		sa := &unix.SockaddrInet4{Port: ta.Port}
 		copy(sa.Addr[:], ta.IP.To4())
-		fd, err = listenFamily(unix.AF_INET, sa, backlog, false)
+		fd, err = listenFamily(unix.AF_INET, sa, backlog, sndbuf, false)
 	default:
 		sa := &unix.SockaddrInet6{Port: ta.Port}
 		copy(sa.Addr[:], ta.IP.To16())
-		fd, err = listenFamily(unix.AF_INET6, sa, backlog, false)
+		fd, err = listenFamily(unix.AF_INET6, sa, backlog, sndbuf, false)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("netpoll listen %q: %w", addr, err)
@@ -68,7 +68,7 @@ func listenTCP(addr string, backlog int) (*npListener, error) {
 	return &npListener{fd: fd, addr: sockaddrTCP(lsa)}, nil
 }
 
-func listenFamily(family int, sa unix.Sockaddr, backlog int, dual bool) (int, error) {
+func listenFamily(family int, sa unix.Sockaddr, backlog, sndbuf int, dual bool) (int, error) {
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
 	if err != nil {
 		return -1, os.NewSyscallError("socket", err)
@@ -82,6 +82,10 @@ func listenFamily(family int, sa unix.Sockaddr, backlog int, dual bool) (int, er
 			unix.Close(fd)
 			return -1, os.NewSyscallError("setsockopt IPV6_V6ONLY", err)
 		}
+	}
+	if err = setSendBuffer(fd, sndbuf); err != nil {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("setsockopt SO_SNDBUF", err)
 	}
 	if err = unix.Bind(fd, sa); err != nil {
 		unix.Close(fd)

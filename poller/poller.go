@@ -2,6 +2,7 @@ package poller
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 )
@@ -29,6 +30,15 @@ type Config struct {
 	ReadBuffer  int          // per-loop scratch read buffer; 0 means 64 KiB
 	Backlog     int          // listen backlog; 0 means 4096 (capped by net.core.somaxconn)
 	Logger      *slog.Logger // nil means slog.Default()
+
+	// SendBuffer is SO_SNDBUF for every accepted socket, in bytes; 0 keeps
+	// the kernel's default (net.ipv4.tcp_wmem, autotuned up to its
+	// maximum). The kernel doubles the value it is given (the other half
+	// is its bookkeeping), so getsockopt reports 2 x SendBuffer; it caps
+	// the request at net.core.wmem_max first; and a socket with an explicit
+	// size is no longer autotuned. The kernel memory a slow or silent
+	// client can pin is about 2 x SendBuffer per connection.
+	SendBuffer int
 
 	// OnPanic, if set, is told of a panic in a Handler callback for c,
 	// with the recovered value and the stack, instead of the engine
@@ -71,6 +81,14 @@ type Stats struct {
 	QueuedBytes int64  // bytes waiting in outbound queues now
 	Panics      uint64 // Handler callbacks that panicked (each closed its connection)
 	Resets      uint64 // connections ended with RST by Conn.Abort
+}
+
+// check rejects values no engine can use.
+func (c *Config) check() error {
+	if c.SendBuffer < 0 {
+		return fmt.Errorf("SendBuffer %d: want >= 0 (0: the kernel's default)", c.SendBuffer)
+	}
+	return nil
 }
 
 var (
