@@ -217,7 +217,11 @@ func TestEpollManyConns(t *testing.T) {
 				nc.Close()
 			}
 			epWait(t, "all OnClose", 10*time.Second, func() bool { return r.nClose.Load() == n })
-			time.Sleep(20 * time.Millisecond) // a duplicate OnClose would show up here
+			// Close returns once the loops have stopped: a duplicate
+			// OnClose would have run by then.
+			if err := e.Close(); err != nil {
+				t.Fatal(err)
+			}
 			r.checkClosedOnce(t, false)
 		})
 	}
@@ -313,8 +317,7 @@ func TestEpollGoroutinesFlat(t *testing.T) {
 	}
 	r := newRecorder()
 	e := startEpoll(t, defaultAcceptMode, Config{}, r)
-	time.Sleep(10 * time.Millisecond)
-	g0 := runtime.NumGoroutine()
+	g0 := runtime.NumGoroutine() // the loops' goroutines count from their go statement
 	const n = 5000
 	fds := dialRaw(t, e.Addr().String(), n)
 	epWait(t, "opens", 20*time.Second, func() bool { return r.nOpen.Load() == n })
@@ -338,7 +341,9 @@ func TestEpollEngineDrainsQueue(t *testing.T) {
 	rand.New(rand.NewSource(7)).Read(payload)
 	r := newRecorder()
 	var writeErr atomic.Value
+	written := make(chan struct{})
 	r.onData = func(c *Conn, b []byte) {
+		defer close(written)
 		for off := 0; off < total; off += 64 << 10 {
 			if err := c.Write(payload[off : off+64<<10]); err != nil {
 				writeErr.Store(err)
@@ -355,7 +360,13 @@ func TestEpollEngineDrainsQueue(t *testing.T) {
 	defer nc.Close()
 	nc.(*net.TCPConn).SetReadBuffer(16 << 10)
 	nc.Write([]byte("go"))
-	time.Sleep(50 * time.Millisecond) // let the server's queue build up
+	// The handler has written everything; the client has read nothing, so
+	// most of the 4 MiB must be waiting in the queue.
+	select {
+	case <-written:
+	case <-time.After(10 * time.Second):
+		t.Fatal("handler did not finish writing")
+	}
 	if s := e.Stats(); s.QueuedBytes == 0 || s.WouldBlock == 0 {
 		t.Fatalf("nothing queued: %+v", s)
 	}
