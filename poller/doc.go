@@ -26,8 +26,9 @@
 //
 // Invariants:
 //   - Only the engine touches a socket's file descriptor; writes to one
-//     connection are serialised by Conn.wmu. Lock order for callers:
-//     shard.mu before Conn.wmu; the engine never takes a shard lock.
+//     connection are serialised by Conn.wmu, a leaf lock: nothing is taken
+//     and no Handler is called under it, so a caller may write holding
+//     locks of its own; the engine never takes another package's lock.
 //   - Bytes are queued per connection only when the socket would block, and
 //     at most Config.MaxOutbound of them; past that Write reports
 //     ErrOverflow, having already dropped the queue so memory is released at
@@ -38,6 +39,8 @@
 //   - A panic in a Handler callback ends only its connection (panic.go):
 //     it is recovered, reported (Config.OnPanic or the log) and counted, the
 //     connection is closed, and the loop goes on.
+//   - Stopping never waits on clients: StopAccepting returns promptly even
+//     when accept(2) keeps failing with EMFILE (descriptors exhausted).
 //   - The epoll engine has one fd table for all its loops (epoll_table.go):
 //     a slot is written only by the loop that owns its connection, lookups
 //     take no lock, and pages are freed when empty, so the table's memory
