@@ -14,13 +14,13 @@ import (
 // Field ownership:
 //   - fd, pollfd, maxOut, st: set before the Conn is published, then read-only.
 //   - q, off, queued, state, wflags: guarded by wmu.
-//   - loop, lflags: owned by the epoll loop goroutine that holds the Conn.
+//   - loop: set by the epoll loop that holds the Conn, before publishing it.
 type Conn struct {
 	// Ctx belongs to the layer above (set in Handler.OnOpen).
 	Ctx any
 
-	q   []qent  // outbound queue by reference; nil while idle
-	st  *wstats // counter stripe (conn_stats.go)
+	q   []qent        // outbound queue by reference; nil while idle
+	st  *connCounters // the engine's write counters (conn_stats.go)
 	wmu sync.Mutex
 
 	fd     int32
@@ -30,16 +30,15 @@ type Conn struct {
 	queued int32 // bytes waiting in q (from off on)
 
 	loop   uint8 // epoll engine: index of the owning loop
-	lflags uint8 // epoll engine: loop-owned flags (connecting)
 	state  uint8 // stOpen..stClosed, under wmu
 	wflags uint8 // fRegistered|fArmed|fAdded, under wmu
 }
 
-// qent is one queued slice. pb is non-nil when b lives in a pooled buffer
-// (WriteCopy) that must go back to its pool once written or dropped.
+// qent is one queued slice. pooled is set when b is a WriteCopy copy from
+// internal/bufpool that must go back once written or dropped.
 type qent struct {
-	b  []byte
-	pb *[]byte
+	b      []byte
+	pooled bool
 }
 
 // Connection states. Every transition happens under wmu and only moves
@@ -59,6 +58,7 @@ const (
 	fArmed                        // EPOLLOUT is requested on pollfd
 	fAdded                        // netpoll write epoll: fd has been ADDed
 	fHeadCut                      // q[0] is the rest of a slice already partly on the wire
+	fAborted                      // Abort set SO_LINGER 0: the close will reset
 )
 
 // Fd is the socket's descriptor (for diagnostics; never close it).
@@ -88,9 +88,8 @@ func (c *Conn) Queued() int {
 // close(2) (the netpoll engine lets netpoll do the close(2) after our close
 // callback has run).
 //
-// Counters: a new Conn counts into defaultStripes (stripe fd&stripeMask); an
-// engine with its own stripes sets c.st before publishing the Conn, and folds
-// them in Stats (defaultStripes.fold for engines that keep the default).
+// Counters: a new Conn counts into defaultCounters; an engine sets c.st to
+// its own counters before publishing the Conn and folds them in Stats.
 
 // newConn makes the record for an accepted or dialled socket.
 func newConn(fd, pollfd int, registered bool, maxOutbound int) *Conn {
@@ -104,7 +103,7 @@ func newConn(fd, pollfd int, registered bool, maxOutbound int) *Conn {
 		fd:     int32(fd),
 		pollfd: int32(pollfd),
 		maxOut: int32(maxOutbound),
-		st:     defaultStripes.forFd(fd),
+		st:     &defaultCounters,
 	}
 	if registered {
 		c.wflags = fRegistered

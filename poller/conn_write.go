@@ -4,6 +4,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/starling-ws/starling/internal/bufpool"
 )
 
 // The write path. Every method takes wmu for its whole duration, so all
@@ -13,10 +15,6 @@ import (
 // appended to the queue (by reference, or as a pooled copy for WriteCopy) and
 // the queue is flushed from onWritable, in order, when pollfd reports
 // EPOLLOUT. The descriptor is never closed here (see conn.go).
-
-// inEvents is the input interest the epoll engine registers every
-// connection with; arming EPOLLOUT on a registered fd keeps it.
-const inEvents = unix.EPOLLIN | unix.EPOLLRDHUP
 
 // iovMax bounds one writev; the iovec scratch is a fixed array on the stack.
 const iovMax = 16
@@ -51,7 +49,7 @@ func (c *Conn) write(b []byte, copyIt bool) error {
 	if len(c.q) == 0 {
 		n, errno := sysWrite(c.fd, b)
 		if n > 0 {
-			c.st.bytesOut.Add(uint64(n))
+			c.st.bytesOut.Add(int(c.fd), int64(n))
 			b = b[n:]
 			started = true
 		}
@@ -77,7 +75,7 @@ func (c *Conn) write(b []byte, copyIt bool) error {
 	if started {
 		c.wflags |= fHeadCut
 	}
-	c.st.wouldBlock.Add(1)
+	c.st.wouldBlock.Add(int(c.fd), 1)
 	return c.arm()
 }
 
@@ -112,7 +110,7 @@ func (c *Conn) Writev(bs [][]byte) error {
 			}
 			n, errno := sysWritev(c.fd, iov[:k])
 			if n > 0 {
-				c.st.bytesOut.Add(uint64(n))
+				c.st.bytesOut.Add(int(c.fd), int64(n))
 				i, off = advance(bs, i, off, n)
 			}
 			if errno != 0 && errno != unix.EAGAIN {
@@ -154,7 +152,7 @@ func (c *Conn) Writev(bs [][]byte) error {
 			c.push(p, false)
 		}
 	}
-	c.st.wouldBlock.Add(1)
+	c.st.wouldBlock.Add(int(c.fd), 1)
 	return c.arm()
 }
 
@@ -187,7 +185,7 @@ func (c *Conn) CloseAfter(last []byte) {
 		if len(last) > 0 {
 			n, errno := sysWrite(c.fd, last)
 			if n > 0 {
-				c.st.bytesOut.Add(uint64(n))
+				c.st.bytesOut.Add(int(c.fd), int64(n))
 				last = last[n:]
 			}
 			if errno != 0 && errno != unix.EAGAIN {
@@ -202,7 +200,7 @@ func (c *Conn) CloseAfter(last []byte) {
 	}
 	if len(last) > 0 {
 		c.push(last, false)
-		c.st.wouldBlock.Add(1)
+		c.st.wouldBlock.Add(int(c.fd), 1)
 	}
 	_ = c.arm()
 }
@@ -243,7 +241,7 @@ func (c *Conn) onWritable() {
 		}
 		n, errno := sysWritev(c.fd, iov[:k])
 		if n > 0 {
-			c.st.bytesOut.Add(uint64(n))
+			c.st.bytesOut.Add(int(c.fd), int64(n))
 			c.consume(n)
 		}
 		if errno != 0 && errno != unix.EAGAIN {
@@ -276,9 +274,7 @@ func (c *Conn) markClosed() bool {
 		return false
 	}
 	c.dropQueue()
-	if c.wflags&(fRegistered|fAdded) == fAdded && c.pollfd >= 0 {
-		_ = unix.EpollCtl(int(c.pollfd), unix.EPOLL_CTL_DEL, int(c.fd), nil)
-	}
+	c.unwatch()
 	c.wflags &^= fArmed | fAdded
 	c.state = stClosed
 	return true
@@ -290,20 +286,18 @@ func (c *Conn) markClosed() bool {
 func (c *Conn) push(b []byte, copyIt bool) {
 	e := qent{b: b}
 	if copyIt {
-		var buf []byte
-		buf, e.pb = getBuf(len(b))
-		copy(buf, b)
-		e.b = buf
+		e.b, e.pooled = bufpool.Get(len(b)), true
+		copy(e.b, b)
 	}
 	c.q = append(c.q, e)
 	c.queued += int32(len(b))
-	c.st.queued.Add(int64(len(b)))
+	c.st.queued.Add(int(c.fd), int64(len(b)))
 }
 
 // consume drops n written bytes from the head of the queue.
 func (c *Conn) consume(n int) {
 	c.queued -= int32(n)
-	c.st.queued.Add(-int64(n))
+	c.st.queued.Add(int(c.fd), -int64(n))
 	for n > 0 {
 		h := &c.q[0]
 		r := len(h.b) - int(c.off)
@@ -312,8 +306,8 @@ func (c *Conn) consume(n int) {
 			return
 		}
 		n -= r
-		if h.pb != nil {
-			putBuf(h.pb)
+		if h.pooled {
+			bufpool.Put(h.b)
 		}
 		*h = qent{}
 		c.q = c.q[1:]
@@ -327,11 +321,11 @@ func (c *Conn) consume(n int) {
 
 func (c *Conn) dropQueue() {
 	for i := range c.q {
-		if pb := c.q[i].pb; pb != nil {
-			putBuf(pb)
+		if c.q[i].pooled {
+			bufpool.Put(c.q[i].b)
 		}
 	}
-	c.st.queued.Add(-int64(c.queued))
+	c.st.queued.Add(int(c.fd), -int64(c.queued))
 	c.q, c.off, c.queued = nil, 0, 0
 	c.wflags &^= fHeadCut
 }
@@ -354,12 +348,12 @@ func (c *Conn) overflow(partial []byte, copyIt bool) {
 	if len(c.q) > 0 && (c.off > 0 || c.wflags&fHeadCut != 0) {
 		head := c.q[0]
 		for i := 1; i < len(c.q); i++ {
-			if pb := c.q[i].pb; pb != nil {
-				putBuf(pb)
+			if c.q[i].pooled {
+				bufpool.Put(c.q[i].b)
 			}
 		}
 		rest := int32(len(head.b)) - c.off
-		c.st.queued.Add(-int64(c.queued - rest))
+		c.st.queued.Add(int(c.fd), -int64(c.queued-rest))
 		c.q, c.queued = []qent{head}, rest // a fresh array: the old one pinned every dropped slice
 	} else {
 		c.dropQueue()
@@ -371,7 +365,7 @@ func (c *Conn) overflow(partial []byte, copyIt bool) {
 	// Refuse all later data: a write that succeeded after dropped ones
 	// would hand the peer a stream with a hole in it.
 	c.state = stOverflowed
-	c.st.overflows.Add(1)
+	c.st.overflows.Add(int(c.fd), 1)
 	if len(c.q) == 0 {
 		c.disarm()
 	} else {
@@ -393,41 +387,6 @@ func (c *Conn) halfClose() {
 	if err := unix.Shutdown(int(c.fd), unix.SHUT_WR); err != nil && err != unix.ENOTSOCK {
 		c.fail()
 	}
-}
-
-// arm asks pollfd for EPOLLOUT on fd (see the rules in conn.go). A failure
-// leaves a queue that could never drain, so the connection is failed.
-func (c *Conn) arm() error {
-	if c.pollfd < 0 || c.wflags&fArmed != 0 {
-		return nil
-	}
-	ev := unix.EpollEvent{Fd: c.fd}
-	op := unix.EPOLL_CTL_MOD
-	if c.wflags&fRegistered != 0 {
-		ev.Events = inEvents | unix.EPOLLOUT
-	} else {
-		ev.Events = unix.EPOLLOUT | unix.EPOLLONESHOT
-		if c.wflags&fAdded == 0 {
-			op = unix.EPOLL_CTL_ADD
-		}
-	}
-	if err := unix.EpollCtl(int(c.pollfd), op, int(c.fd), &ev); err != nil {
-		c.fail()
-		return ErrClosed
-	}
-	c.wflags |= fArmed | fAdded
-	return nil
-}
-
-// disarm drops EPOLLOUT from a registered fd's interest. A one-shot
-// registration needs nothing: it is spent once it fired.
-func (c *Conn) disarm() {
-	if c.pollfd < 0 || c.wflags&(fArmed|fRegistered) != fArmed|fRegistered {
-		return
-	}
-	ev := unix.EpollEvent{Events: inEvents, Fd: c.fd}
-	_ = unix.EpollCtl(int(c.pollfd), unix.EPOLL_CTL_MOD, int(c.fd), &ev)
-	c.wflags &^= fArmed
 }
 
 // sysWrite is write(2) retried on EINTR, returning the raw errno so that the

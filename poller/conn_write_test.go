@@ -1,3 +1,5 @@
+//go:build linux
+
 package poller
 
 import (
@@ -262,7 +264,7 @@ func TestOverflowDropsQueue(t *testing.T) {
 	const bound = 64 << 10
 	c, _ := newPumpConn(t, a, true, bound)
 	var before Stats
-	defaultStripes.fold(&before)
+	defaultCounters.fold(&before)
 	m := msg(1, 1000)
 	var err error
 	total := 0
@@ -281,7 +283,7 @@ func TestOverflowDropsQueue(t *testing.T) {
 		t.Fatalf("overflowed after %d bytes, bound %d", total, bound)
 	}
 	var after Stats
-	defaultStripes.fold(&after)
+	defaultCounters.fold(&after)
 	if after.Overflows <= before.Overflows {
 		t.Fatal("overflow not counted")
 	}

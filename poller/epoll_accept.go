@@ -1,3 +1,5 @@
+//go:build linux
+
 package poller
 
 import (
@@ -26,7 +28,7 @@ func (e *Epoll) listen() error {
 		n = len(e.loops)
 	}
 	for i := 0; i < n; i++ {
-		fd, err := listenFd(family, sa, reuse, e.cfg.Backlog)
+		fd, err := listenFd(family, sa, reuse, e.cfg.Backlog, e.cfg.SendBuffer)
 		if err != nil {
 			return fmt.Errorf("poller: epoll: listen %q: %w", e.cfg.Addr, err)
 		}
@@ -57,26 +59,26 @@ func (e *Epoll) listen() error {
 	return nil
 }
 
-func listenFd(family int, sa unix.Sockaddr, reusePort bool, backlog int) (int, error) {
-	typ := unix.SOCK_STREAM | unix.SOCK_CLOEXEC
+func listenFd(family int, sa unix.Sockaddr, reusePort bool, backlog, sndbuf int) (int, error) {
+	typ := 0
 	if reusePort {
-		typ |= unix.SOCK_NONBLOCK // accepted from the loop on readiness
+		typ = unix.SOCK_NONBLOCK // accepted from the loop on readiness
 	} // else blocking: the acceptor goroutine sleeps in accept4
-	fd, err := unix.Socket(family, typ, 0)
+	fd, err := reuseAddrSocket(family, typ)
 	if err != nil {
-		return -1, os.NewSyscallError("socket", err)
+		return -1, err
 	}
 	fail := func(op string, err error) (int, error) {
 		unix.Close(fd)
 		return -1, os.NewSyscallError(op, err)
 	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
-		return fail("setsockopt", err)
-	}
 	if reusePort {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
 			return fail("setsockopt", err)
 		}
+	}
+	if err := setSendBuffer(fd, sndbuf); err != nil {
+		return fail("setsockopt SO_SNDBUF", err)
 	}
 	if err := unix.Bind(fd, sa); err != nil {
 		return fail("bind", err)
@@ -91,6 +93,10 @@ func listenFd(family int, sa unix.Sockaddr, reusePort bool, backlog int) (int, e
 // batch is bounded so that one burst of connections cannot starve the
 // loop's established connections.
 func (l *eloop) onAcceptable(events uint32) {
+	if l.e.acceptStop.Load() {
+		l.dropListener()
+		return
+	}
 	for i := 0; i < 128; i++ {
 		nfd, errno := sysAccept(l.lnfd)
 		switch errno {
@@ -116,10 +122,15 @@ func (l *eloop) onAcceptable(events uint32) {
 }
 
 func (l *eloop) resumeListener() {
-	l.lnPaused = false
 	if l.lnfd < 0 {
+		l.lnPaused = false
 		return
 	}
+	if l.e.acceptStop.Load() {
+		l.dropListener()
+		return
+	}
+	l.lnPaused = false
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(l.lnfd)}
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, l.lnfd, &ev); err != nil {
 		l.e.log.Error("accept: cannot resume listener", "loop", l.idx, "err", err)
@@ -151,6 +162,9 @@ func (e *Epoll) acceptLoop(lnfd int) {
 			e.pick().push(pend{fd: int32(nfd)})
 		case unix.EINTR, unix.ECONNABORTED:
 		case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+			if e.acceptStop.Load() {
+				return // shut down: this could repeat for as long as descriptors lack
+			}
 			e.log.Warn("accept: out of descriptors or memory; pausing", "err", errno)
 			time.Sleep(50 * time.Millisecond)
 		default: // EINVAL once StopAccepting shut the listener down
@@ -166,12 +180,6 @@ func sysAccept(fd int) (int, unix.Errno) {
 		return -1, e
 	}
 	return int(n), 0
-}
-
-// setNoDelay: frames are written whole, so Nagle only adds latency. Failure
-// (e.g. a socket already reset) surfaces on the first read or write.
-func setNoDelay(fd int) {
-	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 }
 
 // resolveSockaddr turns "host:port" into a socket address; an empty host

@@ -1,3 +1,5 @@
+//go:build linux
+
 package poller
 
 import (
@@ -13,15 +15,16 @@ import (
 )
 
 // Epoll is the native engine: N event loops (epoll_loop.go), each with its
-// own epoll instance, goroutine, scratch read buffer and fd-indexed
-// connection table. An idle connection costs its Conn record (80 bytes) and
-// one table slot (8 bytes); nothing else.
+// own epoll instance, goroutine and scratch read buffer, and one paged
+// fd-indexed connection table for the engine (epoll_table.go). An idle
+// connection costs its Conn record (80 bytes) and one table slot (8 bytes);
+// nothing else.
 //
 // Goroutines: one per loop, plus one acceptor in acceptSingle mode. None
 // per connection.
 //
-// Close, StopAccepting and Dial must not be called from a Handler callback
-// (Close waits for the loops to finish).
+// Close and StopAccepting must not be called from a Handler callback (they
+// wait for the loops).
 type Epoll struct {
 	cfg  Config
 	log  *slog.Logger
@@ -30,14 +33,21 @@ type Epoll struct {
 	// benchmark (BenchmarkEpollEcho) showed no gain on this machine.
 	lockThread bool
 
-	h     Handler
-	loops []*eloop
-	addr  net.Addr
-	rr    atomic.Uint32
+	g      guard   // the Handler, called with panics contained (panic.go)
+	dialer *dialer // Start (dial.go) only; under mu
+	loops  []*eloop
+	table  fdTable // shared by the loops; each writes only its own slots
+	addr   net.Addr
+	rr     atomic.Uint32
 
-	// stripes count the write path of this engine's connections
+	// counters count the write path of this engine's connections
 	// (conn_stats.go); loops count reads and accepts.
-	stripes writeStripes
+	counters connCounters
+
+	// acceptStop is set by StopAccepting: every accepter lets go of its
+	// listener at its next look, whatever accept(2) returns (see
+	// StopAccepting).
+	acceptStop atomic.Bool
 
 	mu      sync.RWMutex // guards started/closed transitions and lnfds; Dial holds it shared
 	started bool
@@ -75,6 +85,9 @@ func NewEpoll(cfg Config) (*Epoll, error) {
 	if cfg.Loops > maxLoops {
 		return nil, fmt.Errorf("poller: epoll: %d loops, at most %d", cfg.Loops, maxLoops)
 	}
+	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("poller: epoll: %w", err)
+	}
 	if cfg.MaxOutbound <= 0 {
 		cfg.MaxOutbound = DefaultMaxOutbound
 	}
@@ -104,9 +117,6 @@ func (e *Epoll) Addr() net.Addr {
 // Serve binds Config.Addr and starts the loops.
 func (e *Epoll) Serve(h Handler) error { return e.start(h, true) }
 
-// Start runs the loops without a listener (dial-only use).
-func (e *Epoll) Start(h Handler) error { return e.start(h, false) }
-
 var errStarted = errors.New("poller: epoll: already started or closed")
 
 func (e *Epoll) start(h Handler, listen bool) (err error) {
@@ -121,7 +131,7 @@ func (e *Epoll) start(h Handler, listen bool) (err error) {
 	if listen && e.cfg.Addr == "" {
 		return errors.New("poller: epoll: Serve needs Config.Addr")
 	}
-	e.h = h
+	e.g.h, e.g.onPanic, e.g.log = h, e.cfg.OnPanic, e.log
 	defer func() {
 		if err != nil {
 			e.releaseLocked()
@@ -165,17 +175,26 @@ func (e *Epoll) releaseLocked() {
 }
 
 // StopAccepting shuts the listeners down and waits until they are closed;
-// established connections stay.
+// established connections stay. It returns promptly even when descriptors
+// have run out: accept(2) on a shut-down listener reports EINVAL only once
+// it can allocate a descriptor (the kernel allocates first), so waiting for
+// EINVAL could wait for as long as clients hold the process's last
+// descriptors. Instead every accepter is told by acceptStop and a wakeup,
+// and drops its listener whatever accept would say.
 func (e *Epoll) StopAccepting() error {
 	e.mu.Lock()
-	fds := e.lnfds
+	fds, loops := e.lnfds, e.loops
 	e.mu.Unlock()
 	e.lnStop.Do(func() {
-		// shutdown(2) on a listening socket wakes a blocked accept4 and
-		// makes the socket report EPOLLHUP; whoever accepts on it then
-		// lets go of it (lnWG), and only then is it closed.
+		e.acceptStop.Store(true)
+		// shutdown(2) on a listening socket wakes a blocked accept4 (the
+		// acceptor goroutine) and makes the socket report EPOLLHUP; the
+		// eventfd wakes a loop whose listener is paused out of its epoll.
 		for _, fd := range fds {
 			_ = unix.Shutdown(fd, unix.SHUT_RDWR)
+		}
+		for _, l := range loops {
+			l.wake(true)
 		}
 	})
 	e.lnWG.Wait()
@@ -197,12 +216,15 @@ func (e *Epoll) Close() error {
 		return nil
 	}
 	e.closed = true
-	started := e.started
+	started, d := e.started, e.dialer
 	e.mu.Unlock()
 	if !started {
 		return nil
 	}
 	_ = e.StopAccepting()
+	if d != nil {
+		d.stop() // before the loops: it hands connected sockets to them
+	}
 	for _, l := range e.loops {
 		l.stopping.Store(true)
 		l.wake(true)
@@ -211,10 +233,11 @@ func (e *Epoll) Close() error {
 	return nil
 }
 
-// Stats folds the loops' and the write stripes' counters.
+// Stats folds the loops' and the write path's counters.
 func (e *Epoll) Stats() Stats {
 	var s Stats
-	e.stripes.fold(&s)
+	e.counters.fold(&s)
+	s.Panics = e.g.panics.Load()
 	e.mu.RLock()
 	loops := e.loops
 	e.mu.RUnlock()

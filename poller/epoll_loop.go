@@ -1,6 +1,9 @@
+//go:build linux
+
 package poller
 
 import (
+	"errors"
 	"os"
 	"runtime"
 	"sync"
@@ -11,11 +14,14 @@ import (
 )
 
 // eloop is one event loop. Everything but the hand-off queue (mu, pending)
-// and the counters is touched only by the loop's goroutine, so the table
-// needs no lock: a descriptor enters the table only between two epoll_wait
-// batches (from pending or accept), hence an event from a batch can never
-// reach a newer connection that reuses the number of one finalised earlier
-// in the same batch (its slot is nil by then).
+// and the counters is touched only by the loop's goroutine. The engine's
+// fd table (epoll_table.go) is shared, but a slot is written only by the
+// loop that owns its connection, and a loop acts only on connections whose
+// Conn.loop is its own. A number can move between loops only through
+// close(2), which finalise calls after clearing the slot; an epoll batch
+// holds at most one event per descriptor, and finalise runs only for the
+// event being handled (or at shutdown), so no event of a batch can reach a
+// newer connection that reuses the number of one finalised in that batch.
 type eloop struct {
 	e      *Epoll
 	idx    uint8
@@ -23,7 +29,6 @@ type eloop struct {
 	wakefd int // eventfd: hand-offs and stop
 	lnfd   int // this loop's SO_REUSEPORT listener, or -1
 	buf    []byte
-	conns  connTable
 	events []unix.EpollEvent
 
 	lnPaused bool // accept hit EMFILE/ENFILE: listener out of the epoll for a while
@@ -40,32 +45,20 @@ type eloop struct {
 	bytesIn  atomic.Uint64
 }
 
-// pend is a descriptor handed to a loop from outside it.
+// pend is a connected descriptor handed to a loop from outside it; dial
+// marks a dialled one (dial.go), which is owed OnClose even if the loop
+// stops before opening it.
 type pend struct {
 	fd   int32
 	dial bool
 }
 
-// lflags bits (Conn.lflags, loop-owned).
-const lfConnecting uint8 = 1
-
 const eventsPerWait = 256
 
 func newLoop(e *Epoll, i int) (*eloop, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	epfd, wfd, err := newEpollWake()
 	if err != nil {
-		return nil, os.NewSyscallError("epoll_create1", err)
-	}
-	wfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		unix.Close(epfd)
-		return nil, os.NewSyscallError("eventfd", err)
-	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wfd)}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wfd, &ev); err != nil {
-		unix.Close(epfd)
-		unix.Close(wfd)
-		return nil, os.NewSyscallError("epoll_ctl", err)
+		return nil, err
 	}
 	return &eloop{
 		e:      e,
@@ -76,6 +69,27 @@ func newLoop(e *Epoll, i int) (*eloop, error) {
 		buf:    make([]byte, e.cfg.ReadBuffer),
 		events: make([]unix.EpollEvent, eventsPerWait),
 	}, nil
+}
+
+// newEpollWake creates an epoll instance with an eventfd registered for
+// input, the wakeup every goroutine that waits in epoll_wait here uses.
+func newEpollWake() (epfd, wakefd int, err error) {
+	epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return -1, -1, os.NewSyscallError("epoll_create1", err)
+	}
+	wakefd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return -1, -1, os.NewSyscallError("eventfd", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return -1, -1, os.NewSyscallError("epoll_ctl", err)
+	}
+	return epfd, wakefd, nil
 }
 
 // closeFds releases the loop's own descriptors (listeners are closed by
@@ -153,6 +167,9 @@ func (l *eloop) onWake() {
 	var b [8]byte
 	_, _ = unix.Read(l.wakefd, b[:])
 	l.woken.Store(false)
+	if l.lnfd >= 0 && l.e.acceptStop.Load() {
+		l.dropListener()
+	}
 	l.mu.Lock()
 	ps := l.pending
 	l.pending = l.spare[:0]
@@ -164,13 +181,9 @@ func (l *eloop) onWake() {
 }
 
 func (l *eloop) onEvent(fd int, events uint32) {
-	c := l.conns.get(fd)
-	if c == nil {
-		return
-	}
-	if c.lflags&lfConnecting != 0 {
-		l.onConnected(c, events)
-		return
+	c := l.e.table.get(fd)
+	if c == nil || c.loop != l.idx || int(c.fd) != fd {
+		return // not ours: cannot happen (see eloop), cheap to be sure
 	}
 	if events&unix.EPOLLOUT != 0 {
 		c.onWritable()
@@ -182,7 +195,7 @@ func (l *eloop) onEvent(fd int, events uint32) {
 	switch {
 	case n > 0:
 		l.bytesIn.Add(uint64(n))
-		l.e.h.OnData(c, l.buf[:n])
+		l.e.g.data(c, l.buf[:n])
 	case errno == 0: // EOF
 		l.finalise(c, nil)
 	case errno == unix.EAGAIN:
@@ -194,33 +207,40 @@ func (l *eloop) onEvent(fd int, events uint32) {
 	}
 }
 
-// addConn registers an accepted or dialling descriptor and, for an accepted
-// one, calls OnOpen. Dialling ones wait for EPOLLOUT (onConnected).
+// addConn registers a connected descriptor (accepted, or dialled and
+// connected) and calls OnOpen.
 func (l *eloop) addConn(fd int, dial bool) {
 	e := l.e
 	c := newConn(fd, l.epfd, true, e.cfg.MaxOutbound)
-	c.st = e.stripes.forFd(fd)
+	c.st = &e.counters
 	c.loop = l.idx
 	ev := unix.EpollEvent{Events: inEvents, Fd: int32(fd)}
-	if dial {
-		c.lflags = lfConnecting
-		ev.Events |= unix.EPOLLOUT
-	}
-	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		e.log.Error("epoll_ctl add failed; connection dropped", "loop", l.idx, "fd", fd, "err", err)
-		c.markClosed()
-		if dial {
-			e.h.OnClose(c, os.NewSyscallError("epoll_ctl", err))
-		}
-		unix.Close(fd)
+	if !e.table.put(fd, c) {
+		l.drop(c, dial, errFdRange)
 		return
 	}
-	l.conns.put(fd, c)
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		e.table.del(fd)
+		l.drop(c, dial, os.NewSyscallError("epoll_ctl", err))
+		return
+	}
 	l.open.Add(1)
 	if !dial {
 		l.accepted.Add(1)
-		e.h.OnOpen(c)
 	}
+	e.g.open(c)
+}
+
+var errFdRange = errors.New("descriptor beyond the fd table")
+
+// drop releases a descriptor that could not be registered.
+func (l *eloop) drop(c *Conn, dial bool, err error) {
+	l.e.log.Error("cannot register connection; dropped", "loop", l.idx, "fd", c.fd, "err", err)
+	c.markClosed()
+	if dial {
+		l.e.g.close(c, err)
+	}
+	unix.Close(int(c.fd))
 }
 
 // finalise ends a connection: no writer can reach fd after markClosed, so
@@ -229,9 +249,9 @@ func (l *eloop) finalise(c *Conn, err error) {
 	fd := int(c.fd)
 	c.markClosed()
 	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
-	l.conns.del(fd)
+	l.e.table.del(fd)
 	l.open.Add(-1)
-	l.e.h.OnClose(c, err)
+	l.e.g.close(c, err)
 	unix.Close(fd)
 	if l.lnPaused {
 		l.resumeListener() // a descriptor was freed
@@ -250,22 +270,14 @@ func (l *eloop) shutdown() {
 		if p.dial {
 			c := newConn(int(p.fd), -1, false, 0)
 			c.markClosed()
-			l.e.h.OnClose(c, ErrClosed)
+			l.e.g.close(c, ErrClosed)
 		}
 		unix.Close(int(p.fd))
 	}
-	for _, c := range l.conns.s {
-		if c == nil {
-			continue
-		}
+	l.e.table.each(l.idx, func(c *Conn) {
 		c.Close()
-		var err error
-		if c.lflags&lfConnecting != 0 {
-			err = ErrClosed
-		}
-		l.finalise(c, err)
-	}
-	l.conns.s = nil
+		l.finalise(c, nil)
+	})
 	l.dropListener() // only if the loop stops on its own (epoll_wait failed)
 	l.closeFds()
 }

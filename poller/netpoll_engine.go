@@ -1,3 +1,5 @@
+//go:build linux
+
 package poller
 
 import (
@@ -11,6 +13,8 @@ import (
 	"time"
 
 	"github.com/cloudwego/netpoll"
+
+	"github.com/starling-ws/starling/internal/stripe"
 )
 
 // Netpoll is the engine built on github.com/cloudwego/netpoll (v0.7.2).
@@ -39,7 +43,7 @@ import (
 type Netpoll struct {
 	cfg Config
 	log *slog.Logger
-	h   Handler
+	g   guard // the Handler, called with panics contained (panic.go)
 
 	ln        *npListener
 	evl       netpoll.EventLoop
@@ -49,8 +53,8 @@ type Netpoll struct {
 	waiter *npWaiter
 	table  npTable
 
-	out      writeStripes // write-path counters of this engine's Conns
-	in       [stripeCount]npInStripe
+	out      connCounters   // write-path counters of this engine's Conns
+	bytesIn  stripe.Counter // OnRequest tasks of different connections run at once
 	accepted atomic.Uint64
 	open     atomic.Int64
 
@@ -61,13 +65,6 @@ type Netpoll struct {
 	stopErr   error
 	closeOnce sync.Once
 	closeErr  error
-}
-
-// npInStripe is a bytes-in counter on its own 128 bytes; OnRequest tasks of
-// different connections run on different goroutines at once.
-type npInStripe struct {
-	n atomic.Uint64
-	_ [120]byte
 }
 
 // npShutdownWait bounds Engine.Close: connections that have not finished
@@ -88,6 +85,9 @@ func NewNetpoll(cfg Config) (*Netpoll, error) {
 	}
 	if cfg.Addr == "" {
 		return nil, errors.New("netpoll engine: Config.Addr is empty (the netpoll engine does not dial)")
+	}
+	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("netpoll engine: %w", err)
 	}
 	if err := tuneNetpoll(cfg.Logger); err != nil {
 		return nil, fmt.Errorf("netpoll engine: configure: %w", err)
@@ -112,7 +112,7 @@ func (e *Netpoll) Serve(h Handler) error {
 	if e.closed {
 		return errors.New("netpoll engine: Serve after Close")
 	}
-	ln, err := listenTCP(e.cfg.Addr, e.cfg.Backlog)
+	ln, err := listenTCP(e.cfg.Addr, e.cfg.Backlog, e.cfg.SendBuffer)
 	if err != nil {
 		return fmt.Errorf("netpoll engine: %w", err)
 	}
@@ -130,7 +130,8 @@ func (e *Netpoll) Serve(h Handler) error {
 		w.stop()
 		return fmt.Errorf("netpoll engine: event loop: %w", err)
 	}
-	e.h, e.ln, e.waiter, e.evl = h, ln, w, evl
+	e.g.h, e.g.onPanic, e.g.log = h, e.cfg.OnPanic, e.log
+	e.ln, e.waiter, e.evl = ln, w, evl
 	e.serveDone = make(chan struct{})
 	e.served = true
 	go w.run(&e.table)
@@ -232,10 +233,9 @@ func (e *Netpoll) Stats() Stats {
 	var st Stats
 	st.Accepted = e.accepted.Load()
 	st.Open = e.open.Load()
-	for i := range e.in {
-		st.BytesIn += e.in[i].n.Load()
-	}
+	st.BytesIn = uint64(e.bytesIn.Load())
 	e.out.fold(&st)
+	st.Panics = e.g.panics.Load()
 	return st
 }
 
@@ -263,7 +263,7 @@ func (e *Netpoll) onPrepare(conn netpoll.Connection) context.Context {
 		return nil
 	}
 	c := newConn(fd, e.waiter.epfd, false, e.cfg.MaxOutbound)
-	c.st = e.out.forFd(fd)
+	c.st = &e.out
 	s.opened.Store(false)
 	s.conn.Store(c)
 	e.accepted.Add(1)
@@ -285,7 +285,7 @@ func (e *Netpoll) onConnect(ctx context.Context, conn netpoll.Connection) contex
 		return ctx
 	}
 	if c := s.conn.Load(); c != nil {
-		e.h.OnOpen(c)
+		e.g.open(c)
 		s.opened.Store(true)
 	}
 	return ctx
@@ -312,10 +312,10 @@ func (e *Netpoll) onRequest(_ context.Context, conn netpoll.Connection) error {
 	fd := npFd(conn)
 	if s := e.table.slot(fd); s != nil && s.opened.Load() {
 		if c := s.conn.Load(); c != nil {
-			e.h.OnData(c, b)
+			e.g.data(c, b)
 		}
 	}
-	e.in[fd&stripeMask].n.Add(uint64(n))
+	e.bytesIn.Add(fd, int64(n))
 	return r.Release()
 }
 
@@ -350,6 +350,6 @@ func (e *Netpoll) onClosed(fd int, c *Conn) {
 	if opened {
 		// netpoll does not report why a connection ended (EOF, reset, our
 		// own shutdown), so the cause is always nil.
-		e.h.OnClose(c, nil)
+		e.g.close(c, nil)
 	}
 }

@@ -1,9 +1,10 @@
+//go:build linux
+
 package poller
 
 import (
 	"encoding/binary"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 
@@ -100,20 +101,9 @@ type npWaiter struct {
 }
 
 func newNpWaiter() (*npWaiter, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	epfd, wake, err := newEpollWake()
 	if err != nil {
-		return nil, os.NewSyscallError("epoll_create1", err)
-	}
-	wake, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		unix.Close(epfd)
-		return nil, os.NewSyscallError("eventfd", err)
-	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}
-	if err = unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
-		unix.Close(wake)
-		unix.Close(epfd)
-		return nil, os.NewSyscallError("epoll_ctl add eventfd", err)
+		return nil, err
 	}
 	return &npWaiter{epfd: epfd, wake: wake, done: make(chan struct{})}, nil
 }

@@ -2,6 +2,7 @@ package poller
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 )
@@ -29,6 +30,24 @@ type Config struct {
 	ReadBuffer  int          // per-loop scratch read buffer; 0 means 64 KiB
 	Backlog     int          // listen backlog; 0 means 4096 (capped by net.core.somaxconn)
 	Logger      *slog.Logger // nil means slog.Default()
+
+	// SendBuffer is SO_SNDBUF for every accepted socket, in bytes; 0 keeps
+	// the kernel's default (net.ipv4.tcp_wmem, autotuned up to its
+	// maximum). The kernel doubles the value it is given (the other half
+	// is its bookkeeping), so getsockopt reports 2 x SendBuffer; it caps
+	// the request at net.core.wmem_max first; and a socket with an explicit
+	// size is no longer autotuned. The kernel memory a slow or silent
+	// client can pin is about 2 x SendBuffer per connection.
+	SendBuffer int
+
+	// OnPanic, if set, is told of a panic in a Handler callback for c,
+	// with the recovered value and the stack, instead of the engine
+	// logging it. The engine has recovered; it calls OnPanic on the
+	// goroutine that panicked, then closes c with Close (so OnPanic may
+	// first write a last frame, e.g. a 1011 close: bytes the kernel takes
+	// reach the peer, anything that would queue is dropped), and OnClose
+	// follows as for any close. A panic in OnPanic itself is logged.
+	OnPanic func(c *Conn, v any, stack []byte)
 }
 
 // Engine is one reactor implementation. It is used by cmd/ and server/ at
@@ -41,6 +60,8 @@ type Engine interface {
 	// Addr is the bound listen address (useful with ":0").
 	Addr() net.Addr
 	// StopAccepting closes the listener; established connections stay.
+	// It returns promptly even when the process is out of descriptors
+	// (accept failing with EMFILE), so a drain never waits on clients.
 	StopAccepting() error
 	// Close stops accepting, closes every connection (OnClose follows for
 	// each) and stops the loops.
@@ -58,6 +79,16 @@ type Stats struct {
 	WouldBlock  uint64 // writes that met a full socket and queued
 	Overflows   uint64 // writes refused with ErrOverflow
 	QueuedBytes int64  // bytes waiting in outbound queues now
+	Panics      uint64 // Handler callbacks that panicked (each closed its connection)
+	Resets      uint64 // connections ended with RST by Conn.Abort
+}
+
+// check rejects values no engine can use.
+func (c *Config) check() error {
+	if c.SendBuffer < 0 {
+		return fmt.Errorf("SendBuffer %d: want >= 0 (0: the kernel's default)", c.SendBuffer)
+	}
+	return nil
 }
 
 var (

@@ -116,10 +116,12 @@ func (seqAck) BuildAck(pos Position, recovered, hasSince bool) []byte {
 // overflow); otherwise writes block until the reader drains.
 func sockConn(tb testing.TB, maxOutbound int, nonblock bool) (*poller.Conn, *os.File) {
 	tb.Helper()
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0) // SOCK_CLOEXEC is Linux-only
 	if err != nil {
 		tb.Fatal(err)
 	}
+	syscall.CloseOnExec(fds[0])
+	syscall.CloseOnExec(fds[1])
 	if nonblock {
 		if err := syscall.SetNonblock(fds[0], true); err != nil {
 			tb.Fatal(err)

@@ -1,9 +1,12 @@
+//go:build linux
+
 package poller
 
 import "fmt"
 
-// The engines live in epoll*.go (NewEpoll, Epoll, Dial, Start) and
-// netpoll*.go (NewNetpoll, Netpoll).
+// The engines live in epoll*.go (NewEpoll, Epoll) and netpoll*.go
+// (NewNetpoll, Netpoll); dial.go holds what only the load generator uses
+// (Epoll.Start, Epoll.Dial).
 
 // New returns the engine called name ("epoll" or "netpoll").
 func New(name string, cfg Config) (Engine, error) {
