@@ -65,13 +65,22 @@ var (
 	dQueued         = desc("starling_outbound_queue_bytes", "Bytes waiting in outbound queues now, over all connections.")
 	dHeartbeat      = desc("starling_heartbeat_timeouts_total", "Connections closed (1008) because a ping went unanswered for -pong-timeout.")
 	dDeadlines      = desc("starling_deadline_closes_total", "Connections closed for a missed handshake or fragment deadline.")
-	dChannels       = desc("starling_channels", "Channels with at least one subscriber.")
+	dChannels       = desc("starling_channels", "Channels that exist: with subscribers, or kept -history-ttl for their history.")
 	dSubs           = desc("starling_subscriptions", "Subscriptions (connection, channel pairs).")
 	dMemPerConn     = desc("starling_memory_per_connection_bytes", "Process RSS growth since start divided by registered connections (0 with none); see docs/operations.md.")
 	dKernelTCP      = desc("starling_kernel_tcp_memory_bytes", "Kernel TCP socket buffer memory in this network namespace (/proc/net/sockstat TCP mem * page size).")
 	dRSSBaseline    = desc("starling_memory_baseline_bytes", "Process RSS when the server started, before any connection.")
 	dReady          = desc("starling_ready", "1 when /readyz answers 200, else 0.")
 	dDraining       = desc("starling_draining", "1 once shutdown draining has begun.")
+	dPubRefused     = desc("starling_publishes_refused_total", "Publishes refused with err 429: reason=queue (a shard's fan-out queue over its share of -max-fanout-queue), reason=rate (-max-publish-rate; reading that connection then pauses until the next second).", "reason")
+	dFanoutQueue    = desc("starling_fanout_queue_bytes", "Payload bytes of publishes queued for the shard workers now (bounded by -max-fanout-queue).")
+	dResets         = desc("starling_resets_total", "Connections reset (SO_LINGER 0) because their close grace ended with bytes still unsent: kernel send buffers freed at once.")
+	dPanics         = desc("starling_panics_total", "Panics contained (a bug): where=server (the connection closed with 1011), where=engine (a handler panic the event loop caught).", "where")
+	dPending        = desc("starling_pending_members", "Members that joined while older publishes of their channel were still queued (transient).")
+	dHistBytes      = desc("starling_history_bytes", "Bytes charged for retained publications, all channels (bounded by -history-memory).")
+	dHistMsgs       = desc("starling_history_messages", "Retained publications, all channels.")
+	dHistChans      = desc("starling_history_channels", "Channels with retained publications.")
+	dHistDropped    = desc("starling_history_dropped_total", "Retained publications dropped: reason=memory (to stay within -history-memory), reason=ttl (older than -history-ttl).", "reason")
 	initiatorLabels = server.InitiatorNames
 )
 
@@ -79,7 +88,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dConns, dHandshaking, dShardConns, dTCPConns, dTCPAccepted,
 		dHSAccepted, dHSRejected, dCloses, dMsgsIn, dMsgsOut, dBytesIn, dBytesOut, dPublishes, dPubsFanned,
 		dPings, dSlowClosed, dOverflows, dWouldBlock, dQueued, dHeartbeat, dDeadlines, dChannels, dSubs,
-		dMemPerConn, dKernelTCP, dRSSBaseline, dReady, dDraining} {
+		dMemPerConn, dKernelTCP, dRSSBaseline, dReady, dDraining, dPubRefused, dFanoutQueue, dResets, dPanics,
+		dPending, dHistBytes, dHistMsgs, dHistChans, dHistDropped} {
 		ch <- d
 	}
 }
@@ -133,6 +143,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(dDeadlines, ss.DeadlineCloses)
 	gauge(dChannels, float64(hs.Channels))
 	gauge(dSubs, float64(hs.Subscriptions))
+	counter(dPubRefused, ss.PublishesRefused, "queue")
+	counter(dPubRefused, ss.PublishesLimited, "rate")
+	gauge(dFanoutQueue, float64(hs.QueuedBytes))
+	counter(dResets, es.Resets)
+	counter(dPanics, ss.Panics, "server")
+	counter(dPanics, es.Panics, "engine")
+	gauge(dPending, float64(hs.Pending))
+	gauge(dHistBytes, float64(hs.HistoryBytes))
+	gauge(dHistMsgs, float64(hs.HistoryMessages))
+	gauge(dHistChans, float64(hs.HistoryChannels))
+	counter(dHistDropped, hs.HistoryEvicted, "memory")
+	counter(dHistDropped, hs.HistoryExpired, "ttl")
 
 	if v, err := c.mem.perConn(hs.Conns); err == nil {
 		gauge(dMemPerConn, v)

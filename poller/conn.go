@@ -59,6 +59,7 @@ const (
 	fAdded                        // netpoll write epoll: fd has been ADDed
 	fHeadCut                      // q[0] is the rest of a slice already partly on the wire
 	fAborted                      // Abort set SO_LINGER 0: the close will reset
+	fPaused                       // PauseRead: EPOLLIN is off (epoll engine)
 )
 
 // Fd is the socket's descriptor (for diagnostics; never close it).

@@ -10,6 +10,15 @@ import "golang.org/x/sys/unix"
 // connection with; arming EPOLLOUT on a registered fd keeps it.
 const inEvents = unix.EPOLLIN | unix.EPOLLRDHUP
 
+// input is a registered fd's input interest: inEvents, or only EPOLLRDHUP
+// while reading is paused (so a peer that goes away is still noticed).
+func (c *Conn) input() uint32 {
+	if c.wflags&fPaused != 0 {
+		return unix.EPOLLRDHUP
+	}
+	return inEvents
+}
+
 // arm asks pollfd for EPOLLOUT on fd (see the rules in conn.go). A failure
 // leaves a queue that could never drain, so the connection is failed.
 func (c *Conn) arm() error {
@@ -19,7 +28,7 @@ func (c *Conn) arm() error {
 	ev := unix.EpollEvent{Fd: c.fd}
 	op := unix.EPOLL_CTL_MOD
 	if c.wflags&fRegistered != 0 {
-		ev.Events = inEvents | unix.EPOLLOUT
+		ev.Events = c.input() | unix.EPOLLOUT
 	} else {
 		ev.Events = unix.EPOLLOUT | unix.EPOLLONESHOT
 		if c.wflags&fAdded == 0 {
@@ -40,9 +49,46 @@ func (c *Conn) disarm() {
 	if c.pollfd < 0 || c.wflags&(fArmed|fRegistered) != fArmed|fRegistered {
 		return
 	}
-	ev := unix.EpollEvent{Events: inEvents, Fd: c.fd}
+	ev := unix.EpollEvent{Events: c.input(), Fd: c.fd}
 	_ = unix.EpollCtl(int(c.pollfd), unix.EPOLL_CTL_MOD, int(c.fd), &ev)
 	c.wflags &^= fArmed
+}
+
+// PauseRead stops reading c until ResumeRead: what the peer sends waits in
+// the kernel, and once the socket's receive buffer is full TCP slows the
+// peer down (backpressure instead of work per excess message). A peer that
+// closes is still noticed. Epoll engine only: on the netpoll engine, which
+// reads by itself, and on closed connections it does nothing. Safe from any
+// goroutine.
+func (c *Conn) PauseRead() { c.setPaused(true) }
+
+// ResumeRead undoes PauseRead; bytes that arrived meanwhile are read at once
+// (the interest is level-triggered).
+func (c *Conn) ResumeRead() { c.setPaused(false) }
+
+func (c *Conn) setPaused(on bool) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.pollfd < 0 || c.wflags&fRegistered == 0 || c.state >= stShut || (c.wflags&fPaused != 0) == on {
+		return
+	}
+	if on {
+		c.wflags |= fPaused
+	} else {
+		c.wflags &^= fPaused
+	}
+	ev := unix.EpollEvent{Events: c.input(), Fd: c.fd}
+	if c.wflags&fArmed != 0 {
+		ev.Events |= unix.EPOLLOUT
+	}
+	_ = unix.EpollCtl(int(c.pollfd), unix.EPOLL_CTL_MOD, int(c.fd), &ev)
+}
+
+// Paused reports whether reading is paused (PauseRead).
+func (c *Conn) Paused() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.wflags&fPaused != 0
 }
 
 // unwatch removes fd from a write-readiness epoll it was ADDed to (the

@@ -10,3 +10,8 @@ func (c *Conn) disarm()    {}
 func (c *Conn) unwatch()   {}
 
 func kernelUnsent(int32) int { return 0 }
+
+// PauseRead, ResumeRead and Paused: no engine, nothing to pause.
+func (c *Conn) PauseRead()   {}
+func (c *Conn) ResumeRead()  {}
+func (c *Conn) Paused() bool { return false }

@@ -1,34 +1,21 @@
 package server
 
 import (
-	"sync"
-
 	"github.com/starling-ws/starling/frame"
+	"github.com/starling-ws/starling/internal/bufpool"
 )
 
 // Handshake buffers exist only while an upgrade request is split over
-// reads. Two size classes: most requests fit 1 KiB; frame.MaxRequest bounds
-// the rest. putHS picks the class from cap.
-var hsPools = [2]sync.Pool{
-	{New: func() any { b := make([]byte, 0, 1<<10); return &b }},
-	{New: func() any { b := make([]byte, 0, frame.MaxRequest); return &b }},
-}
-
+// reads, taken from the one size-class pool (internal/bufpool): most
+// requests fit 1 KiB, frame.MaxRequest bounds the rest.
 func getHS(n int) *[]byte {
-	if n <= 1<<10 {
-		return hsPools[0].Get().(*[]byte)
-	}
-	return hsPools[1].Get().(*[]byte)
+	b := bufpool.Get(max(n, 1<<10))[:0]
+	return &b
 }
 
 func putHS(b *[]byte) {
-	*b = (*b)[:0]
-	switch cap(*b) {
-	case 1 << 10:
-		hsPools[0].Put(b)
-	case frame.MaxRequest:
-		hsPools[1].Put(b)
-	}
+	bufpool.Put(*b)
+	*b = nil
 }
 
 // handshake consumes upgrade-request bytes. It returns the bytes that follow

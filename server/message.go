@@ -65,8 +65,17 @@ func (ss *session) Message(text bool, p []byte) {
 			ss.write(ack)
 		}
 	case frame.OpPub:
-		if !ss.allowPublish(s.cfg.PublishRate, s.now()) {
+		if now := s.now(); !ss.allowPublish(s.cfg.PublishRate, now) {
 			s.st.rated.add(fd, 1)
+			// Backpressure, not work per excess message: stop reading this
+			// connection until its bucket refills on the next tick (the
+			// epoll engine; the netpoll engine reads on its own). Armed
+			// before the reply leaves, so no tick the client may cause
+			// after reading it is served ahead of the arm.
+			if ss.pausedAt.CompareAndSwap(0, now) {
+				ss.pc.PauseRead()
+				s.arm(ss, now+1)
+			}
 			ss.replyErr(enc, op.ID, frame.CodeTooMany, "publish rate over -max-publish-rate")
 			return
 		}

@@ -43,6 +43,7 @@ type session struct {
 	lastSeen  atomic.Uint32 // clock tick of the last bytes received
 	fragSince atomic.Uint32 // clock tick the open fragmented message began; 0 if none
 	closeAt   atomic.Uint32 // clock tick the close grace ends; 0 until closing
+	pausedAt  atomic.Uint32 // clock tick reading was paused for -max-publish-rate; 0 if not
 	opened    uint32        // clock tick of accept
 	nextPing  uint32        // clock tick a ping is due if the connection stays silent
 	pingSent  uint32        // clock tick of the outstanding ping; 0 if none

@@ -1,29 +1,15 @@
 package server
 
-import "sync/atomic"
+import "github.com/starling-ws/starling/internal/stripe"
 
-// stripes spreads hot counters over cache lines so that engine loops on
-// different cores do not fight over one line; a counter is folded (summed)
-// only when read, at scrape time.
-const stripes = 16
+// counter is the one striped counter (internal/stripe): hot counters spread
+// over cache lines so that event loops on different cores do not fight
+// over one line, folded only when read, at scrape time. The stripe is
+// picked by the caller's connection descriptor, which is stable and spread.
+type counter struct{ c stripe.Counter }
 
-type stripe struct {
-	v atomic.Uint64
-	_ [56]byte // one cache line per stripe
-}
-
-// counter is a striped monotonic counter. The stripe is picked by the
-// caller's connection descriptor, which is stable and spread.
-type counter struct{ s [stripes]stripe }
-
-func (c *counter) add(key int, n uint64) { c.s[key&(stripes-1)].v.Add(n) }
-
-func (c *counter) load() (sum uint64) {
-	for i := range c.s {
-		sum += c.s[i].v.Load()
-	}
-	return sum
-}
+func (c *counter) add(key int, n uint64) { c.c.Add(key, int64(n)) }
+func (c *counter) load() uint64          { return uint64(c.c.Load()) }
 
 // Reject reasons and close codes are small fixed sets so their counters are
 // arrays, not maps: no lock, no allocation.

@@ -32,10 +32,26 @@ func (s *Server) onTimer(c *poller.Conn, now uint32) uint32 {
 		if at := ss.closeAt.Load(); at == 0 || now < at {
 			return at
 		}
-		c.Close()
+		// A peer that never read what we sent (a slow consumer, a client
+		// that stopped reading) would leave the socket in FIN-WAIT-1 with
+		// its send buffer pinned as long as the peer stays: reset it instead,
+		// which frees the buffer at once (counted as resets).
+		if c.Unsent() > 0 {
+			c.Abort()
+		} else {
+			c.Close()
+		}
 		return 0
 	}
 	due := s.heartbeat(ss, now)
+	if p := ss.pausedAt.Load(); p != 0 {
+		// Paused for -max-publish-rate: the bucket has refilled.
+		if now > p && ss.pausedAt.CompareAndSwap(p, 0) {
+			c.ResumeRead()
+		} else {
+			due = min(due, p+1)
+		}
+	}
 	// A close that began on another goroutine meanwhile: its grace wins.
 	if ss.phase() == stClosing {
 		return ss.closeAt.Load()

@@ -18,6 +18,28 @@ func (b bytesValue) String() string {
 	return strconv.FormatInt(*b.p, 10)
 }
 
+// intBytes is bytesValue for an int.
+type intBytes struct{ p *int }
+
+func (b intBytes) String() string {
+	if b.p == nil {
+		return "0"
+	}
+	return strconv.Itoa(*b.p)
+}
+
+func (b intBytes) Set(s string) error {
+	var n int64
+	if err := (bytesValue{&n}).Set(s); err != nil {
+		return err
+	}
+	if n > 1<<40 {
+		return fmt.Errorf("size %q too large", s)
+	}
+	*b.p = int(n)
+	return nil
+}
+
 func (b bytesValue) Set(s string) error {
 	n, err := plan.ParseBytes(s)
 	if err != nil {

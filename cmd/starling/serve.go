@@ -35,6 +35,10 @@ type serveConfig struct {
 
 func serveFlags(fs *flag.FlagSet) *serveConfig {
 	c := &serveConfig{server: server.Defaults()}
+	// 64 KiB (the kernel makes it 128): no slower than the kernel's own
+	// autotuning for small-message fan-out (docs/benchmarks.md, -sndbuf),
+	// and a slow connection pins 128 KiB of kernel memory, not 4 MiB.
+	c.engine.SendBuffer = defaultSendBuffer
 	s := &c.server
 	fs.StringVar(&c.engine.Addr, "addr", ":8080", "listen address for WebSocket clients")
 	fs.StringVar(&s.Path, "path", s.Path, "WebSocket upgrade path")
@@ -44,6 +48,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.IntVar(&s.MaxConns, "max-conns", s.MaxConns, "WebSocket connections; upgrades beyond get 503 (memory: N x idle cost, docs/memory.md)")
 	fs.IntVar(&s.MaxHandshakes, "max-handshakes", s.MaxHandshakes, "connections accepted and not yet upgraded; beyond, 503 at once (memory: N x 8 KiB worst case)")
 	fs.IntVar(&s.MaxMessage, "max-message", s.MaxMessage, "largest message payload in bytes (reassembled, or converted between encodings); larger closes with 1009 (a pub converting larger: err 413)")
+	fs.Var(intBytes{&c.engine.SendBuffer}, "sndbuf", "SO_SNDBUF of every accepted socket, e.g. 128KiB (the kernel doubles it and stops autotuning); 0: the kernel's (tcp_wmem, up to its max per socket); kernel memory per slow connection is about twice this")
 	fs.IntVar(&c.engine.MaxOutbound, "max-outbound", poller.DefaultMaxOutbound, "unsent bytes queued per connection; past it the client is closed with 1008 (memory: slow connections x this)")
 	fs.IntVar(&s.MaxSubscriptions, "max-subscriptions", s.MaxSubscriptions, "channels one connection may subscribe to; err 429 beyond (memory: N x 16-24 B, more for channels of their own)")
 	fs.IntVar(&s.MaxChannels, "max-channels", s.MaxChannels, "channels that may exist at once; err 429 beyond (memory: N x 128 B)")
@@ -66,6 +71,9 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	return c
 }
 
+// defaultSendBuffer is -sndbuf's default (see serveFlags).
+const defaultSendBuffer = 64 << 10
+
 // defaultEngine is chosen by the bench (docs/design.md, "Default engine: epoll").
 const defaultEngine = "epoll"
 
@@ -75,6 +83,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.engName != "epoll" && c.engName != "netpoll" {
 		return fmt.Errorf("-engine must be epoll or netpoll, got %q", c.engName)
+	}
+	if c.engine.SendBuffer != 0 && (c.engine.SendBuffer < 4096 || c.engine.SendBuffer > 64<<20) {
+		return fmt.Errorf("-sndbuf must be 0 (the kernel's) or in [4KiB, 64MiB], got %d", c.engine.SendBuffer)
 	}
 	if c.engine.Loops < 0 || c.engine.Loops > 256 {
 		return fmt.Errorf("-loops must be in [0, 256] (0: GOMAXPROCS), got %d", c.engine.Loops)

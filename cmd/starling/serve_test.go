@@ -20,6 +20,7 @@ var badServeValues = map[string][]string{
 	"max-handshakes":    {"0", "-5"},
 	"max-message":       {"10", "100000000"},
 	"max-outbound":      {"10", "5000000000", "2000"}, // 2000: cannot hold one -max-message frame
+	"sndbuf":            {"100", "1GiB", "-1", "big"},
 	"max-subscriptions": {"0", "65536"},
 	"max-channels":      {"0"},
 	"max-fanout-queue":  {"10", "-1", "lots"},
