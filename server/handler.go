@@ -100,8 +100,12 @@ func (s *Server) fail(ss *session, code uint16, reason string) {
 }
 
 // armGrace starts the close grace: the peer has -close-grace to end the
-// connection before the socket is closed regardless.
+// connection before the socket is closed regardless. Reading resumes if it
+// was paused: the peer's close frame or FIN must be seen.
 func (s *Server) armGrace(ss *session) {
+	if ss.pausedAt.Swap(0) != 0 {
+		ss.pc.ResumeRead()
+	}
 	at := s.now() + s.tGrace
 	ss.closeAt.Store(at)
 	s.hub.Arm(&ss.link, at)

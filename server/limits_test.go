@@ -150,4 +150,14 @@ func TestRateLimitedPublisherSlowed(t *testing.T) {
 	// The next tick resumes reading: more of the flood is read (and refused).
 	ts.advance(1)
 	wstest.WaitFor(t, "reading resumed", func() bool { return ts.srv.Stats().PublishesLimited > limited })
+	// Paused with a frame half read, the client is not held to the
+	// incomplete-frame deadline for bytes the server declined to read: it
+	// stays connected through 15 more seconds of flooding.
+	for range 15 {
+		ts.advance(1)
+		ts.srv.Hub().Flush()
+	}
+	if st := ts.srv.Stats(); st.DeadlineCloses != 0 || st.Open != 1 {
+		t.Fatalf("a paused publisher was closed for its own pause: %+v", st)
+	}
 }

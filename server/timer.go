@@ -43,15 +43,23 @@ func (s *Server) onTimer(c *poller.Conn, now uint32) uint32 {
 		}
 		return 0
 	}
-	due := s.heartbeat(ss, now)
 	if p := ss.pausedAt.Load(); p != 0 {
-		// Paused for -max-publish-rate: the bucket has refilled.
+		// Paused for -max-publish-rate. The bytes the server declined to
+		// read do not count against the client's incomplete-frame deadline:
+		// it restarts when reading does.
 		if now > p && ss.pausedAt.CompareAndSwap(p, 0) {
+			if ss.fragSince.Load() != 0 {
+				ss.fragSince.Store(now)
+			}
 			c.ResumeRead()
 		} else {
-			due = min(due, p+1)
+			if f := ss.fragSince.Load(); f != 0 && f < now {
+				ss.fragSince.Store(now)
+			}
+			return min(s.heartbeat(ss, now), p+1)
 		}
 	}
+	due := s.heartbeat(ss, now)
 	// A close that began on another goroutine meanwhile: its grace wins.
 	if ss.phase() == stClosing {
 		return ss.closeAt.Load()
