@@ -202,3 +202,23 @@ func TestNoPongReconnects(t *testing.T) {
 		t.Fatalf("%d connections", accepted.Load())
 	}
 }
+
+// TestPingOpKeepsConnection: against the real server, a client whose
+// PingInterval passes many times over sends the ping op, gets its pong,
+// and never reconnects.
+func TestPingOpKeepsConnection(t *testing.T) {
+	ts := testserver.Start(t, "epoll", nil)
+	rec := newRecorder()
+	connect(t, ts.URL, client.Options{OnEvent: rec.on, PingInterval: 40 * time.Millisecond, PongTimeout: 2 * time.Second})
+	rec.waitKind(t, client.Connected, 1)
+	deadline := time.Now().Add(20 * time.Second)
+	for ts.Srv.Stats().MessagesIn < 20 { // every message this client sends now is a ping
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d pings in 20 s", ts.Srv.Stats().MessagesIn)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if d := rec.kind(client.Disconnected); len(d) != 0 {
+		t.Fatalf("reconnected although the server answered every ping: %+v", d)
+	}
+}

@@ -44,8 +44,15 @@ const closeGrace = time.Second
 // returns how the connection ended, and whether a token refresh was
 // acknowledged on it.
 func (c *Client) session(cn *conn, tok string) (ce *CloseError, refreshed bool) {
-	var lastRecv atomic.Int64 // c.clock's UnixNano of the last frame read
-	touch := func() { lastRecv.Store(c.clock.Now().UnixNano()) }
+	var lastRecv atomic.Int64       // c.clock's UnixNano of the last frame read
+	recvd := make(chan struct{}, 1) // a frame arrived: wakes the loop while a ping is out
+	touch := func() {
+		lastRecv.Store(c.clock.Now().UnixNano())
+		select {
+		case recvd <- struct{}{}:
+		default:
+		}
+	}
 	touch()
 	readerDone := make(chan struct{})
 	var readErr *CloseError
@@ -101,6 +108,10 @@ func (c *Client) session(cn *conn, tok string) (ce *CloseError, refreshed bool) 
 		var wait time.Duration
 		if pingAt.IsZero() {
 			if wait = last.Add(interval).Sub(now); wait <= 0 {
+				select { // only frames after the ping count as its answer
+				case <-recvd:
+				default:
+				}
 				_ = cn.send(outbound{Op: "ping"})
 				pingAt = now
 				continue
@@ -108,9 +119,15 @@ func (c *Client) session(cn *conn, tok string) (ce *CloseError, refreshed bool) 
 		} else if wait = pingAt.Add(c.opts.PongTimeout).Sub(now); wait <= 0 {
 			return &CloseError{Code: 1006, Reason: "no pong within PongTimeout"}, refreshed
 		}
+		var pong <-chan struct{}
+		if !pingAt.IsZero() {
+			pong = recvd
+		}
 		t := c.clock.NewTimer(wait)
 		select {
 		case <-t.C():
+		case <-pong:
+			t.Stop()
 		case <-readerDone:
 			t.Stop()
 			return readErr, refreshed
