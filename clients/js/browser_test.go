@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -43,6 +45,10 @@ window.startSubscriber = (url, ch) => {
 // tokenClient: every connection's token comes from getToken.
 window.startTokenClient = (url) => {
   window.client = record(starling.connect(url, { getToken: async () => 'token-' + (++T.tokens) }));
+};
+// pinger: a client that pings after ms of silence.
+window.startPinger = (url, ms) => {
+  window.client = record(starling.connect(url, { pingInterval: ms, pongTimeout: 3 * ms, backoffBase: 50, backoffMax: 200 }));
 };
 window.ready = true;
 </script>`
@@ -284,9 +290,9 @@ func TestBrowserResume(t *testing.T) {
 }
 
 // pubAddr is the publisher's local address as the server sees its peer.
-func pubAddr(t *testing.T, p *publisher) *netTCPAddr {
+func pubAddr(t *testing.T, p *publisher) *net.TCPAddr {
 	t.Helper()
-	a, err := resolve(p.local)
+	a, err := net.ResolveTCPAddr("tcp", p.local)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,5 +393,55 @@ func setOffline(t *testing.T, ctx context.Context, off bool) {
 		Offline: off, DownloadThroughput: -1, UploadThroughput: -1,
 	}); err != nil {
 		t.Fatalf("offline %v: %v", off, err)
+	}
+}
+
+// TestBrowserPing: against the real server the page's ping op is answered
+// and the connection stays (the server counts the pings); against a peer
+// that upgrades and then answers nothing, the page gives up after
+// pongTimeout and reconnects.
+func TestBrowserPing(t *testing.T) {
+	ts := testserver.Start(t, "epoll", nil)
+	ctx, _ := browser(t)
+	do(t, ctx, fmt.Sprintf("startPinger(%q, 40)", ts.URL))
+	waitJS(t, ctx, "count('connected') === 1")
+	deadline := time.Now().Add(20 * time.Second)
+	for ts.Srv.Stats().MessagesIn < 20 { // the page sends nothing but pings
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d pings in 20 s", ts.Srv.Stats().MessagesIn)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if d := events(t, ctx, "disconnected"); len(d) != 0 {
+		t.Fatalf("disconnected although every ping was answered: %+v", d)
+	}
+	do(t, ctx, "client.close()")
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer nc.Close()
+				if _, err := ws.Upgrade(nc); err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, nc) // hears everything, answers nothing
+			}()
+		}
+	}()
+	do(t, ctx, fmt.Sprintf("T.events = [], startPinger('ws://%s/ws', 40)", ln.Addr()))
+	waitJS(t, ctx, "count('disconnected') >= 2")
+	for _, e := range events(t, ctx, "disconnected") {
+		if e.Reason != "no pong within pongTimeout" {
+			t.Fatalf("disconnected %+v", e)
+		}
 	}
 }
