@@ -5,12 +5,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/gobwas/ws"
 
 	"github.com/starling-ws/starling/client"
 	"github.com/starling-ws/starling/internal/testserver"
@@ -161,35 +158,9 @@ func TestTokenRefreshBeforeExp(t *testing.T) {
 // answers nothing is left after PingInterval + PongTimeout, and the client
 // reconnects.
 func TestNoPongReconnects(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var accepted atomic.Int64
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			go func() {
-				defer nc.Close()
-				if _, err := ws.Upgrade(nc); err != nil {
-					return
-				}
-				buf := make([]byte, 4096)
-				for { // read and answer nothing
-					if _, err := nc.Read(buf); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
+	url, accepted := testserver.Silent(t)
 	rec := newRecorder()
-	connect(t, "ws://"+ln.Addr().String()+"/ws", client.Options{OnEvent: rec.on,
+	connect(t, url, client.Options{OnEvent: rec.on,
 		PingInterval: 100 * time.Millisecond, PongTimeout: 200 * time.Millisecond,
 		Backoff: client.Backoff{Base: 10 * time.Millisecond, Max: 50 * time.Millisecond}})
 	evs := rec.waitKind(t, client.Disconnected, 2)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -417,27 +416,8 @@ func TestBrowserPing(t *testing.T) {
 	}
 	do(t, ctx, "client.close()")
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer nc.Close()
-				if _, err := ws.Upgrade(nc); err != nil {
-					return
-				}
-				_, _ = io.Copy(io.Discard, nc) // hears everything, answers nothing
-			}()
-		}
-	}()
-	do(t, ctx, fmt.Sprintf("T.events = [], startPinger('ws://%s/ws', 40)", ln.Addr()))
+	silent, _ := testserver.Silent(t)
+	do(t, ctx, fmt.Sprintf("T.events = [], startPinger(%q, 40)", silent))
 	waitJS(t, ctx, "count('disconnected') >= 2")
 	for _, e := range events(t, ctx, "disconnected") {
 		if e.Reason != "no pong within pongTimeout" {

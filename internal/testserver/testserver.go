@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gobwas/ws"
@@ -117,4 +118,35 @@ func kept(c *poller.Conn, keep []net.Addr) bool {
 		}
 	}
 	return false
+}
+
+// Silent starts a peer that completes every WebSocket handshake and then
+// reads everything and answers nothing (a dead server behind a live TCP
+// connection), for the clients' ping tests. It returns its ws:// URL and
+// the number of connections it has accepted.
+func Silent(tb testing.TB) (string, *atomic.Int64) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	accepted := new(atomic.Int64)
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			go func() {
+				defer nc.Close()
+				if _, err := ws.Upgrade(nc); err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, nc)
+			}()
+		}
+	}()
+	return "ws://" + ln.Addr().String() + "/ws", accepted
 }
