@@ -45,6 +45,12 @@ window.startSubscriber = (url, ch) => {
 window.startTokenClient = (url) => {
   window.client = record(starling.connect(url, { getToken: async () => 'token-' + (++T.tokens) }));
 };
+// refresher: tokens that expire 2 s after they are made.
+window.startRefresher = (url) => {
+  const b64 = (o) => btoa(JSON.stringify(o)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+  const mint = () => b64({ alg: 'HS256', typ: 'JWT' }) + '.' + b64({ sub: 'u' + (++T.tokens), exp: Math.floor(Date.now() / 1000) + 2 }) + '.c2ln';
+  window.client = record(starling.connect(url, { getToken: async () => mint() }));
+};
 // pinger: a client that pings after ms of silence.
 window.startPinger = (url, ms) => {
   window.client = record(starling.connect(url, { pingInterval: ms, pongTimeout: 3 * ms, backoffBase: 50, backoffMax: 200 }));
@@ -423,5 +429,17 @@ func TestBrowserPing(t *testing.T) {
 		if e.Reason != "no pong within pongTimeout" {
 			t.Fatalf("disconnected %+v", e)
 		}
+	}
+}
+
+// TestBrowserTokenRefresh: a token whose exp is near is renewed through an
+// auth op on the live connection, twice, without a reconnect.
+func TestBrowserTokenRefresh(t *testing.T) {
+	ts := testserver.Start(t, "epoll", nil)
+	ctx, _ := browser(t)
+	do(t, ctx, fmt.Sprintf("startRefresher(%q)", ts.URL))
+	waitJS(t, ctx, "count('authenticated') >= 3")
+	if c, d, n := eval[int](t, ctx, "count('connected')"), eval[int](t, ctx, "count('disconnected')"), eval[int](t, ctx, "T.tokens"); c != 1 || d != 0 || n < 3 {
+		t.Fatalf("%d connections, %d disconnects, %d tokens", c, d, n)
 	}
 }
