@@ -1,5 +1,5 @@
 // Package bench is `starling bench`: the scenarios (connect, idle,
-// broadcast, fanin, storm, floor) that drive a Starling server over
+// broadcast, fanin, storm, resume, floor) that drive a Starling server over
 // loopback, the server under test (spawned or attached), the sampling that
 // turns a run into per-connection figures, and the reports (table, JSON,
 // the panels of a chart) and profile merges each run ends with.

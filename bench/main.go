@@ -27,6 +27,8 @@ scenarios:
   broadcast  N subscribers on one channel, -publishes publishes of -size bytes; latency, deliveries/s, lost
   fanin      N subscribers over -channels channels, -publishers publishers; publishes/s and latency
   storm      drop -fraction of N at once and reconnect; time to recover, refusals, collateral
+  resume     N subscribers over -channels under a steady stream; cut -fraction at once, they resume
+             with since; lost, duplicated, recovered, time to recover
   floor      N plain TCP sockets, no WebSocket: the kernel's cost per socket and per send
   pressure   an unpaced burst to N, a probe connecting every 20 ms, a flooder, non-readers: latency, memory, teardown
   chart      RESULT.json OUT.svg: redraw the chart of a run saved with -out
@@ -86,6 +88,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		r, err = RunStorm(ctx, o)
 	case "pressure":
 		r, err = RunPressure(ctx, o)
+	case "resume":
+		r, err = RunResume(ctx, o)
 	case "floor":
 		var ff *plan.FloorFigures
 		ff, r, err = RunFloor(ctx, FloorOpts{N: o.N, Rounds: o.Publishes, Size: o.Size, PerWorker: o.PerWorker, Rate: o.Rate, Timeout: o.Timeout}, o.prog())
@@ -123,7 +127,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 // ParseBenchArgs reads a scenario's flags; every error names its flag.
 func ParseBenchArgs(scen string, args []string, stderr io.Writer) (*Opts, error) {
 	switch scen {
-	case "connect", "idle", "broadcast", "fanin", "storm", "floor", "pressure":
+	case "connect", "idle", "broadcast", "fanin", "storm", "resume", "floor", "pressure":
 	default:
 		return nil, fmt.Errorf("unknown scenario %q\n%s", scen, benchUsage)
 	}
@@ -158,12 +162,12 @@ func ParseBenchArgs(scen string, args []string, stderr io.Writer) (*Opts, error)
 	fs.StringVar(&o.URL, "url", "", "running server, e.g. ws://127.0.0.1:8080/ws")
 	fs.IntVar(&o.PID, "pid", 0, "with -url: server process id (0: find the listener via /proc)")
 	fs.StringVar(&o.Metrics, "metrics", "", "with -url: admin metrics URL, e.g. http://127.0.0.1:9090/metrics")
-	fs.IntVar(&o.Publishes, "publishes", 20, "broadcast/fanin: publishes per publisher; floor: write rounds")
-	fs.Float64Var(&o.PubRate, "pub-rate", 10, "publishes per second, all publishers together (0: unpaced)")
+	fs.IntVar(&o.Publishes, "publishes", 20, "broadcast/fanin/resume: publishes per publisher (resume: per channel); floor: write rounds")
+	fs.Float64Var(&o.PubRate, "pub-rate", 10, "publishes per second, all publishers together (0: unpaced; resume's default is 200)")
 	fs.IntVar(&o.Size, "size", 64, "bytes of data per publish (>= 32: it carries the send time)")
-	fs.IntVar(&o.Channels, "channels", 100, "fanin: channels")
+	fs.IntVar(&o.Channels, "channels", 100, "fanin/resume: channels")
 	fs.IntVar(&o.Publishers, "publishers", 100, "fanin: publishers")
-	fs.Float64Var(&o.Fraction, "fraction", 0.2, "storm: fraction of N dropped at once")
+	fs.Float64Var(&o.Fraction, "fraction", 0.2, "storm/resume: fraction of N dropped at once")
 	fs.StringVar(&o.Out, "out", "", "write the result as JSON to this file")
 	fs.StringVar(&o.Chart, "chart", "", "write a chart (self-contained SVG) to this file")
 	fs.StringVar(&o.Profile, "profile", "", "idle: write the profile plan reads (e.g. "+plan.DefaultProfile+"); broadcast/floor: merge figures into it")
@@ -172,6 +176,19 @@ func ParseBenchArgs(scen string, args []string, stderr io.Writer) (*Opts, error)
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (serve flags go after --)", fs.Arg(0))
+	}
+	if scen == "resume" {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["pub-rate"] {
+			o.PubRate = 200 // 2/s on each of the 100 default channels: a replay to do after every cut
+		}
+		if o.PubRate <= 0 {
+			return nil, errors.New("-pub-rate must be > 0 for resume (a steady stream)")
+		}
+		if o.Channels > o.N {
+			return nil, fmt.Errorf("-channels must be <= -n for resume, got %d > %d", o.Channels, o.N)
+		}
 	}
 	if *ns != "" {
 		for _, f := range strings.Split(*ns, ",") {

@@ -101,16 +101,9 @@ func (s *wsServer) serve(c net.Conn) {
 	s.wmu.Unlock()
 	r := bufio.NewReader(c)
 	for {
-		h, err := ws.ReadHeader(r)
+		h, p, err := readClientFrame(r)
 		if err != nil {
 			return
-		}
-		p := make([]byte, h.Length)
-		if _, err := io.ReadFull(r, p); err != nil {
-			return
-		}
-		if h.Masked {
-			ws.Cipher(p, h.Mask, 0)
 		}
 		switch h.OpCode {
 		case ws.OpPong:
@@ -137,6 +130,22 @@ func (s *wsServer) serve(c net.Conn) {
 			}
 		}
 	}
+}
+
+// readClientFrame reads one client frame and unmasks its payload.
+func readClientFrame(r *bufio.Reader) (ws.Header, []byte, error) {
+	h, err := ws.ReadHeader(r)
+	if err != nil {
+		return h, nil, err
+	}
+	p := make([]byte, h.Length)
+	if _, err := io.ReadFull(r, p); err != nil {
+		return h, nil, err
+	}
+	if h.Masked {
+		ws.Cipher(p, h.Mask, 0)
+	}
+	return h, p, nil
 }
 
 func between(s, a, b string) string {

@@ -27,6 +27,7 @@ type dialCfg struct {
 	prefix   string
 	channels int
 	base     int
+	resume   bool   // subscribers track their position and resume after a cut (resume.go)
 	req      []byte // the upgrade request, built once per batch
 }
 
@@ -37,7 +38,9 @@ type cconn struct {
 	pos     int  // index in client.conns or client.pubs, -1 if not listed
 	open    bool // handshake done; touched only from this conn's handler calls
 	dropped atomic.Bool
-	buf     []byte // incomplete handshake reply or frame tail
+	cutting atomic.Bool // closed by a cut: hand the stream over in OnClose
+	stream  *position   // resume subscribers: the channel position
+	buf     []byte      // incomplete handshake reply or frame tail
 }
 
 type client struct {
@@ -55,9 +58,17 @@ type client struct {
 	hist  *hdr.Histogram
 	last  []int64 // per publish seq: latest delivery latency (ns)
 	got   []int32 // per publish seq: deliveries
+
+	// resume (resume.go)
+	rs      resumeStats
+	recHist *hdr.Histogram // cut to caught up, µs; under mu
+	cutQ    []*position    // cut positions waiting for a replacement; under mu
+	subCfg  *dialCfg       // the last subscriber dial; under mu
+	cutWait atomic.Int64   // cut connections whose OnClose has not run yet
+	cutAt   atomic.Int64   // unix ns of the last cut
 }
 
-func newClient() *client { return &client{hist: worker.NewHist()} }
+func newClient() *client { return &client{hist: worker.NewHist(), recHist: worker.NewHist()} }
 
 func (cl *client) stats() *worker.WStats {
 	return &worker.WStats{
@@ -67,6 +78,8 @@ func (cl *client) stats() *worker.WStats {
 		Subacks: cl.subacks.Load(), Pubacks: cl.pubacks.Load(), ErrReplies: cl.errReplies.Load(),
 		Published: cl.published.Load(), PubErr: cl.pubErr.Load(), Msgs: cl.msgs.Load(),
 		Bytes: cl.bytesIn.Load(), Pings: cl.pings.Load(), Closes: cl.closes.Load(), PubDone: cl.pubDone.Load(),
+		Lost: cl.rs.lost.Load(), Dups: cl.rs.dups.Load(), Resumed: cl.rs.resumed.Load(), Recovered: cl.rs.recovered.Load(),
+		NotRecovered: cl.rs.notRecovered.Load(), CaughtUp: cl.rs.caughtUp.Load(),
 	}
 }
 
@@ -105,6 +118,10 @@ func (cl *client) established(cc *cconn) {
 		cl.conns = append(cl.conns, cc)
 	}
 	cl.mu.Unlock()
+	if cc.cfg.resume && cc.cfg.channels > 0 && !cc.cfg.pub {
+		cl.subscribeResume(cc)
+		return
+	}
 	if cc.cfg.channels > 0 && !cc.cfg.pub {
 		ch := cc.cfg.prefix + strconv.Itoa((cc.cfg.base+cc.idx)%cc.cfg.channels)
 		var tmp [128]byte
@@ -129,6 +146,9 @@ func (cl *client) OnClose(c *poller.Conn, err error) {
 	cl.open.Add(-1)
 	if !cc.dropped.Load() {
 		cl.unexpected.Add(1)
+	}
+	if cc.cutting.Load() {
+		cl.cutClosed(cc)
 	}
 	cl.mu.Lock()
 	list := &cl.conns

@@ -30,6 +30,9 @@ func (cl *client) frame(cc *cconn, op ws.OpCode, p []byte) {
 		cc.c.CloseAfter(wsframe.AppendClient(tmp[:0], ws.OpClose, true, p))
 	case ws.OpText, ws.OpBinary, ws.OpContinuation:
 		cl.message(p)
+		if cc.stream != nil {
+			cl.track(cc, p)
+		}
 	}
 }
 

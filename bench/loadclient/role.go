@@ -42,8 +42,13 @@ func (cl *client) do(eng *poller.Epoll, c *worker.Cmd) worker.Event {
 		if path == "" {
 			path = "/ws"
 		}
-		cfg := &dialCfg{raw: c.Raw, pub: c.Pub, prefix: c.Prefix, channels: c.Channels, base: c.Base, req: upgradeRequest(c.Addr, path)}
+		cfg := &dialCfg{raw: c.Raw, pub: c.Pub, prefix: c.Prefix, channels: c.Channels, base: c.Base, resume: c.Resume, req: upgradeRequest(c.Addr, path)}
 		cl.cfg.Store(cfg)
+		if !c.Pub {
+			cl.mu.Lock()
+			cl.subCfg = cfg
+			cl.mu.Unlock()
+		}
 		go cl.dialLoop(eng, c.Addr, laddrs(c), c.N, c.Rate)
 		return worker.Event{Ev: "ok"}
 	case "pub":
@@ -63,6 +68,16 @@ func (cl *client) do(eng *poller.Epoll, c *worker.Cmd) worker.Event {
 		}
 		go cl.dialLoop(eng, c.Addr, laddrs(c), k, c.Rate)
 		return worker.Event{Ev: "ok"}
+	case "cut":
+		go cl.cut(eng, c)
+		return worker.Event{Ev: "ok"}
+	case "tail":
+		behind, missing := cl.tail(c.Final)
+		return worker.Event{Ev: "stats", Stats: &worker.WStats{Behind: behind, Missing: missing}}
+	case "rechist":
+		cl.mu.Lock()
+		defer cl.mu.Unlock()
+		return worker.Event{Ev: "hist", Hist: cl.recHist.Export()}
 	case "reset":
 		cl.mu.Lock()
 		cl.hist = worker.NewHist()

@@ -50,3 +50,17 @@ func RaiseNoFile() uint64 {
 	_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
 	return rl.Cur
 }
+
+// LoadAvg is the 1-minute load average, -1 if unknown (the machine is
+// shared: a run's report says how busy it was).
+func LoadAvg() float64 {
+	fs, err := defaultFS()
+	if err != nil {
+		return -1
+	}
+	l, err := fs.LoadAvg()
+	if err != nil {
+		return -1
+	}
+	return l.Load1
+}

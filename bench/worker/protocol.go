@@ -18,7 +18,7 @@ func NewHist() *hdr.Histogram { return hdr.New(1, HistMaxMicros, 3) }
 
 // Cmd is a parent-to-worker request.
 type Cmd struct {
-	Op string `json:"op"` // dial | stats | pub | drop | hist | reset | closeall | send | exit
+	Op string `json:"op"` // dial | stats | pub | drop | cut | tail | rechist | hist | reset | closeall | send | exit
 
 	// dial: open N connections to Addr (host:port) from LAddr at Rate/s.
 	Addr  string `json:"addr,omitempty"`
@@ -37,6 +37,12 @@ type Cmd struct {
 	Channels int    `json:"channels,omitempty"`
 	Base     int    `json:"base,omitempty"`
 	Pub      bool   `json:"pub,omitempty"` // these connections publish (kept apart)
+	// Resume: subscribers track their channel's offset and epoch; "cut"
+	// closes N of them without a close frame and dials N that subscribe
+	// with since from the cut positions; "tail" counts those behind Final;
+	// "rechist" returns the cut-to-caught-up histogram.
+	Resume bool   `json:"resume,omitempty"`
+	Final  uint64 `json:"final,omitempty"`
 
 	// pub: each publisher connection sends Count messages of Size bytes to
 	// Prefix + (Base+k) % Channels, together at Rate messages/s per worker.
@@ -81,6 +87,15 @@ type WStats struct {
 	Closes     int64  `json:"closes"`
 	PubDone    bool   `json:"pub_done"`
 	Note       string `json:"note,omitempty"`
+	// resume subscribers
+	Lost         int64 `json:"lost,omitempty"`          // offsets skipped (and gaps of unrecovered resumes)
+	Dups         int64 `json:"dups,omitempty"`          // offsets received again
+	Resumed      int64 `json:"resumed,omitempty"`       // subs sent with since
+	Recovered    int64 `json:"recovered,omitempty"`     // ... answered recovered:true
+	NotRecovered int64 `json:"not_recovered,omitempty"` // ... answered recovered:false
+	CaughtUp     int64 `json:"caught_up,omitempty"`     // recovered ones that reached their ack's offset
+	Behind       int64 `json:"behind,omitempty"`        // tail: subscribers short of Final
+	Missing      int64 `json:"missing,omitempty"`       // tail: offsets they lack
 	// floor server
 	Accepted int64   `json:"accepted,omitempty"`
 	Sent     int64   `json:"sent,omitempty"`
@@ -108,6 +123,14 @@ func (s *WStats) add(o *WStats) {
 	s.Bytes += o.Bytes
 	s.Pings += o.Pings
 	s.Closes += o.Closes
+	s.Lost += o.Lost
+	s.Dups += o.Dups
+	s.Resumed += o.Resumed
+	s.Recovered += o.Recovered
+	s.NotRecovered += o.NotRecovered
+	s.CaughtUp += o.CaughtUp
+	s.Behind += o.Behind
+	s.Missing += o.Missing
 	s.Accepted += o.Accepted
 	s.Sent += o.Sent
 	s.SendErr += o.SendErr
