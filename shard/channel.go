@@ -248,8 +248,9 @@ func (c *channel) subscribed() bool {
 	return false
 }
 
-// retained reports whether c must outlive its last subscriber.
-func (c *channel) retained() bool { return c.hist != nil && c.hist.n > 0 }
+// retained reports whether c must outlive its last subscriber: it has a
+// history record (publications, or none yet), kept -history-ttl.
+func (c *channel) retained() bool { return c.hist != nil }
 
 // ---- the member array (worker-owned) ----
 

@@ -223,6 +223,11 @@ func (g *histGlobal) recover(c *channel, since Position, now uint32) (bool, []*t
 // idle notes that c's last subscriber left: its history (and so the
 // channel) lives TTL from now. Caller holds st.mu.
 func (g *histGlobal) idle(st *stripe, c *channel, now uint32) {
+	if c.hist == nil {
+		c.hist = &history{ch: c}
+		st.lru.push(c.hist)
+		g.chans.Add(1)
+	}
 	c.hist.last = now
 	st.lru.touch(c.hist)
 }

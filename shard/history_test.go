@@ -255,3 +255,37 @@ func TestPublishAtSequencedElsewhere(t *testing.T) {
 	}
 	joinSince(t, h, "x", &Position{0, 78}).expect(true, 1, 1)
 }
+
+// TestChannelWithoutPublicationsOutlivesSubscribers: with history on, a
+// channel that never had a publication still lives -history-ttl after its
+// last subscriber leaves, so a subscriber that saw offset 0 resumes in the
+// same epoch with recovered:true (found by the clients' browser test);
+// after the TTL it ends.
+func TestChannelWithoutPublicationsOutlivesSubscribers(t *testing.T) {
+	clk := NewClock()
+	h := histHub(t, HistoryConfig{Size: 10, TTL: 10, Memory: 1 << 20}, clk)
+	l := add(h, nullConn(), 0)
+	subT(t, h, l, "quiet", 0)
+	h.Flush()
+	p0, _ := h.Offset([]byte("quiet"))
+	h.Remove(l)
+	h.Flush()
+	for range 5 {
+		clk.Advance()
+	}
+	joinSince(t, h, "quiet", &Position{0, p0.Epoch}).expect(true, 0)
+	h.check(t)
+	h2 := histHub(t, HistoryConfig{Size: 10, TTL: 10, Memory: 1 << 20}, clk)
+	l2 := add(h2, nullConn(), 0)
+	subT(t, h2, l2, "gone", 0)
+	h2.Flush()
+	h2.Remove(l2)
+	h2.Flush()
+	for range 11 {
+		clk.Advance()
+	}
+	if _, ok := h2.Offset([]byte("gone")); ok {
+		t.Fatal("an idle channel outlived -history-ttl")
+	}
+	h2.check(t)
+}

@@ -279,7 +279,8 @@ func TestBackpressure(t *testing.T) {
 // TestMaxChannels: the channel limit refuses the channel that would pass
 // it, for Subscribe and (with history) Publish; leaving frees room.
 func TestMaxChannels(t *testing.T) {
-	h := newTestHub(t, Config{Shards: 2, MaxChannels: 3,
+	clk := NewClock()
+	h := newTestHub(t, Config{Shards: 2, MaxChannels: 3, Clock: clk,
 		History: HistoryConfig{Size: 4, TTL: 60, Memory: 1 << 20}})
 	l := add(h, nullConn(), 0)
 	for i := range 2 {
@@ -298,12 +299,23 @@ func TestMaxChannels(t *testing.T) {
 	}
 	// Existing channels still take subscribers.
 	subT(t, h, add(h, nullConn(), 0), "c0", 1)
+	// A channel its last subscriber left still counts until -history-ttl
+	// has passed (it keeps its epoch for a resume meanwhile).
 	h.Unsubscribe(l, []byte("c1"), nil)
+	h.check(t)
+	l.Reserve(10)
+	if err := h.Subscribe(l, []byte("c3"), 0, nil, noAck{}); err != ErrTooManyChannels {
+		t.Fatalf("4th channel while c1 is kept: %v", err)
+	}
+	l.Unreserve()
+	for range 61 {
+		clk.Advance()
+	}
 	h.check(t)
 	subT(t, h, l, "c3", 0)
 	h.check(t)
-	if st := h.Stats(); st.Channels != 3 {
-		t.Fatalf("channels %d, want 3", st.Channels)
+	if st := h.Stats(); st.Channels != 2 { // c0, c3: "kept" expired with c1
+		t.Fatalf("channels %d, want 2", st.Channels)
 	}
 }
 

@@ -302,7 +302,9 @@ func (h *Hub) leaveCounts(_ *shard, g *group) {
 	if g.cnt == 0 {
 		c.unlink(g)
 		if !c.subscribed() {
-			if c.retained() {
+			if h.hist.on {
+				// Kept -history-ttl even with nothing retained, so a
+				// subscriber resuming from offset 0 keeps its epoch.
 				h.hist.idle(st, c, h.clock.Now())
 			} else {
 				h.drop(st, c)
