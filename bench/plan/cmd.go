@@ -28,6 +28,12 @@ func ParseArgs(args []string, stderr io.Writer) (Input, string, error) {
 	maxOut := fs.String("max-outbound", "256KiB", "per-connection outbound queue bound")
 	maxMsg := fs.String("max-message", "64KiB", "largest reassembled message (server -max-message)")
 	rate := fs.Float64("msg-rate", 0, "peak deliveries per second, for the CPU estimate (0: skip)")
+	sndbuf := fs.String("sndbuf", "64KiB", "server -sndbuf (0: the kernel's autotuning, planned at tcp_wmem's 4 MiB max)")
+	subs := fs.Float64("subs", 1, "subscriptions per connection, on average")
+	own := fs.Float64("own-channels", 1, "fraction of subscriptions on channels of their own (per-user channels) [0, 1]")
+	histMem := fs.String("history-memory", "128MiB", "server -history-memory")
+	fanout := fs.String("max-fanout-queue", "256MiB", "server -max-fanout-queue")
+	hsMax := fs.Int64("max-handshakes", 10000, "server -max-handshakes")
 	profile := fs.String("profile", DefaultProfile, "profile JSON written by `starling bench idle -profile`")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: starling plan -ram SIZE [flags]\n\nHow many connections fit on a host, from figures measured by `starling bench idle`.\n\n")
@@ -91,6 +97,26 @@ func ParseArgs(args []string, stderr io.Writer) (Input, string, error) {
 		return in, "", fmt.Errorf("-msg-rate must be >= 0, got %v", *rate)
 	}
 	in.MsgRate = *rate
+	if in.SendBuffer, err = ParseBytes(*sndbuf); err != nil {
+		return in, "", fmt.Errorf("-sndbuf: %w", err)
+	}
+	if *subs < 0 || *subs > 65535 {
+		return in, "", fmt.Errorf("-subs must be in [0, 65535], got %v", *subs)
+	}
+	if *own < 0 || *own > 1 {
+		return in, "", fmt.Errorf("-own-channels must be in [0, 1], got %v", *own)
+	}
+	in.SubsPerConn, in.OwnChanFrac = *subs, *own
+	if in.HistoryMemory, err = ParseBytes(*histMem); err != nil {
+		return in, "", fmt.Errorf("-history-memory: %w", err)
+	}
+	if in.FanoutQueue, err = ParseBytes(*fanout); err != nil {
+		return in, "", fmt.Errorf("-max-fanout-queue: %w", err)
+	}
+	if *hsMax < 0 {
+		return in, "", fmt.Errorf("-max-handshakes must be >= 0, got %d", *hsMax)
+	}
+	in.MaxHandshakes = *hsMax
 	if *profile == "" {
 		return in, "", errors.New("-profile must name a file")
 	}

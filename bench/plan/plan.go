@@ -20,7 +20,22 @@ type Input struct {
 	MaxOutbound  int64         // per-connection outbound queue bound (poller MaxOutbound)
 	MaxMessage   int64         // reassembly bound (server -max-message)
 	MsgRate      float64       // deliveries per second expected at peak; 0 = unknown
+
+	SendBuffer    int64   // server -sndbuf (0: the kernel's autotuning, up to tcp_wmem's max)
+	SubsPerConn   float64 // subscriptions per connection, on average
+	OwnChanFrac   float64 // fraction of them on channels of their own (per-user channels) [0, 1]
+	HistoryMemory int64   // server -history-memory: a fixed bound for all channels
+	FanoutQueue   int64   // server -max-fanout-queue: a fixed bound for all shards
+	MaxHandshakes int64   // server -max-handshakes: each may hold an 8 KiB request buffer
 }
+
+// wmemMax is the kernel's default tcp_wmem maximum: what a socket's send
+// buffer may grow to when -sndbuf leaves it to the kernel.
+const wmemMax = 4 << 20
+
+// handshakeBytes is what a connection mid-handshake may hold: its request
+// buffer (frame.MaxRequest).
+const handshakeBytes = 8 << 10
 
 // Limit is one ceiling on the connection count.
 type Limit struct {
@@ -33,8 +48,11 @@ type Limit struct {
 // what it takes.
 type Result struct {
 	KernelBytes float64 // kernel part of IdleBytes (see plannedKernel)
-	IdleBytes   float64 // per idle connection (profile)
-	BusyBytes   float64 // per busy connection: idle + queue at bound + reassembly
+	SubBytes    float64 // per connection: its subscriptions (Membership x SubsPerConn)
+	IdleBytes   float64 // per idle connection (profile) with its subscriptions
+	SendBuf     float64 // kernel send buffer a slow connection may pin: 2 x -sndbuf (the kernel doubles it), or wmemMax
+	FixedBytes  float64 // bounds that do not grow with connections: history, fan-out queue, handshakes
+	BusyBytes   float64 // per busy connection: idle + queue at bound + reassembly + kernel send buffer
 	AvgBytes    float64 // mixed by BusyFrac
 	Limits      []Limit // sorted, binding first
 	Fit         int64
@@ -63,12 +81,21 @@ func Plan(in Input, p *Profile) (Result, error) {
 	}
 	var r Result
 	r.KernelBytes = plannedKernel(p)
-	r.IdleBytes = p.PerConn.TotalBytes - p.PerConn.KernelBytes + r.KernelBytes
-	r.BusyBytes = r.IdleBytes + float64(in.MaxOutbound) + float64(in.MaxMessage)
+	if m := p.Membership; m != nil {
+		r.SubBytes = in.SubsPerConn * (in.OwnChanFrac*m.OwnSubBytes + (1-in.OwnChanFrac)*m.SharedSubBytes)
+	}
+	r.IdleBytes = p.PerConn.TotalBytes - p.PerConn.KernelBytes + r.KernelBytes + r.SubBytes
+	r.SendBuf = wmemMax
+	if in.SendBuffer > 0 {
+		r.SendBuf = float64(2 * in.SendBuffer)
+	}
+	r.BusyBytes = r.IdleBytes + float64(in.MaxOutbound) + float64(in.MaxMessage) + r.SendBuf
 	r.AvgBytes = r.IdleBytes*(1-in.BusyFrac) + r.BusyBytes*in.BusyFrac
-	usable := float64(in.RAM) * (1 - in.Headroom)
-	mem := int64(usable / r.AvgBytes)
-	r.Limits = append(r.Limits, Limit{"memory", mem, fmt.Sprintf("%s usable (RAM x %.2f) / %s per connection", FmtBytes(usable), 1-in.Headroom, FmtBytes(r.AvgBytes))})
+	r.FixedBytes = float64(in.HistoryMemory + in.FanoutQueue + in.MaxHandshakes*handshakeBytes)
+	usable := float64(in.RAM)*(1-in.Headroom) - r.FixedBytes
+	mem := int64(max(usable, 0) / r.AvgBytes)
+	r.Limits = append(r.Limits, Limit{"memory", mem, fmt.Sprintf("%s usable (RAM x %.2f - %s of fixed bounds) / %s per connection",
+		FmtBytes(max(usable, 0)), 1-in.Headroom, FmtBytes(r.FixedBytes), FmtBytes(r.AvgBytes))})
 	fds := in.NoFile - reservedFDs
 	if fds < 0 {
 		fds = 0

@@ -46,6 +46,12 @@ func TestPlanFlagErrorsNameTheFlag(t *testing.T) {
 	f([]string{"-ram", "16GiB", "-msg-rate", "-1"}, "-msg-rate")
 	f([]string{"-ram", "16GiB", "-profile", ""}, "-profile")
 	f([]string{"-ram", "16GiB", "-bogus"}, "bogus")
+	f([]string{"-ram", "16GiB", "-sndbuf", "x"}, "-sndbuf")
+	f([]string{"-ram", "16GiB", "-subs", "-1"}, "-subs")
+	f([]string{"-ram", "16GiB", "-own-channels", "2"}, "-own-channels")
+	f([]string{"-ram", "16GiB", "-history-memory", "?"}, "-history-memory")
+	f([]string{"-ram", "16GiB", "-max-fanout-queue", "?"}, "-max-fanout-queue")
+	f([]string{"-ram", "16GiB", "-max-handshakes", "-1"}, "-max-handshakes")
 }
 
 func TestPlanMissingProfileNamesFlag(t *testing.T) {
@@ -73,7 +79,13 @@ func TestPlanKnownProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantMem := int64(float64(16<<30) * 0.75 / p.PerConn.TotalBytes)
+	// The fixed bounds at their defaults come off the top: history 128 MiB,
+	// fan-out queue 256 MiB, 10,000 handshakes x 8 KiB.
+	fixed := float64(128<<20 + 256<<20 + 10000*8<<10)
+	if r.FixedBytes != fixed {
+		t.Fatalf("fixed bounds %v, want %v", r.FixedBytes, fixed)
+	}
+	wantMem := int64((float64(16<<30)*0.75 - fixed) / p.PerConn.TotalBytes)
 	wantFDs := int64(1<<20) - reservedFDs
 	want, binding := wantMem, "memory"
 	if wantFDs < wantMem {
@@ -100,7 +112,7 @@ func TestPlanKnownProfile(t *testing.T) {
 	in.RAM = 1 << 30
 	r, _ = Plan(in, p)
 	ram, per := float64(1<<30), 5000.0
-	if w := int64(ram * 0.75 / per); r.Fit != w || r.Binding != "memory" {
+	if w := int64((ram*0.75 - fixed) / per); r.Fit != w || r.Binding != "memory" {
 		t.Fatalf("1GiB: fit %d (%s), want %d memory", r.Fit, r.Binding, w)
 	}
 	in.Conntrack = 65536
@@ -113,13 +125,25 @@ func TestPlanKnownProfile(t *testing.T) {
 	if r.Fit != 2048 || r.Binding != "ports" {
 		t.Fatalf("ports: fit %d (%s)", r.Fit, r.Binding)
 	}
-	// Busy connections cost their queue bound and reassembly buffer.
+	// Busy connections cost their queue bound, reassembly buffer and the
+	// kernel send buffer -sndbuf allows (doubled by the kernel).
 	in.ClientIPs, in.BusyFrac = 0, 0.5
 	r, _ = Plan(in, p)
-	avg := 5000*0.5 + (5000+float64(in.MaxOutbound+in.MaxMessage))*0.5
-	if w := int64(float64(1<<30) * 0.75 / avg); r.Fit != w {
+	avg := 5000*0.5 + (5000+float64(in.MaxOutbound+in.MaxMessage)+2*64<<10)*0.5
+	if w := int64((float64(1<<30)*0.75 - fixed) / avg); r.Fit != w {
 		t.Fatalf("busy: fit %d, want %d", r.Fit, w)
 	}
+	in.SendBuffer = 0 // the kernel's autotuning: planned at tcp_wmem's 4 MiB
+	if r, _ = Plan(in, p); r.SendBuf != 4<<20 {
+		t.Fatalf("send buffer with -sndbuf 0: %v", r.SendBuf)
+	}
+	// Subscriptions: measured costs x the mix of shared and own channels.
+	p.Membership = &Membership{SharedSubBytes: 24, OwnSubBytes: 128}
+	in.SubsPerConn, in.OwnChanFrac = 10, 0.5
+	if r, _ = Plan(in, p); r.SubBytes != 10*(0.5*128+0.5*24) || r.IdleBytes != 5000+r.SubBytes {
+		t.Fatalf("subscriptions %v, idle %v", r.SubBytes, r.IdleBytes)
+	}
+	p.Membership = nil
 	_ = time.Second
 
 	// Runs at the profile's N whose all-caches slab delta is larger than

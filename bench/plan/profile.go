@@ -33,6 +33,19 @@ type Profile struct {
 	PerPingCPUMicros float64 `json:"per_ping_cpu_us,omitempty"`
 
 	Floor *FloorFigures `json:"floor,omitempty"`
+
+	// Membership is what subscriptions and retained publications cost,
+	// measured by the shard's million-entry tests (not by a bench run: no
+	// socket is needed); nil if not recorded.
+	Membership *Membership `json:"membership,omitempty"`
+}
+
+// Membership figures, bytes (see docs/memory.md).
+type Membership struct {
+	SharedSubBytes   float64 `json:"shared_sub_bytes"`  // one more subscriber on a shared channel
+	OwnSubBytes      float64 `json:"own_sub_bytes"`     // a subscription on a channel of its own (the larger of the shard counts measured)
+	RetainedOverhead float64 `json:"retained_overhead"` // a retained publication beyond its payload and frames
+	Source           string  `json:"source"`            // the command and date that measured them
 }
 
 // Machine identifies where the figures were taken.

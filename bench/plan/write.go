@@ -9,9 +9,14 @@ import (
 func Write(w io.Writer, in Input, p *Profile, path string, r Result) {
 	fmt.Fprintf(w, "profile: %s (engine %s, measured at N=%d on %s, commit %s; %d CPUs, %s RAM, kernel %s)\n",
 		path, p.Engine, p.N, p.Date, p.GitCommit, p.Machine.CPUs, FmtBytes(float64(p.Machine.MemTotal)), p.Machine.Kernel)
-	fmt.Fprintf(w, "per connection: idle %s (kernel %s + user %s); busy %s (+ queue bound %s + reassembly %s); planned at %.1f%% busy: %s\n",
-		FmtBytes(r.IdleBytes), FmtBytes(r.KernelBytes), FmtBytes(p.PerConn.UserBytes), FmtBytes(r.BusyBytes),
-		FmtBytes(float64(in.MaxOutbound)), FmtBytes(float64(in.MaxMessage)), in.BusyFrac*100, FmtBytes(r.AvgBytes))
+	fmt.Fprintf(w, "per connection: idle %s (kernel %s + user %s + %.1f subscriptions %s); busy %s (+ queue bound %s + reassembly %s + kernel send buffer %s); planned at %.1f%% busy: %s\n",
+		FmtBytes(r.IdleBytes), FmtBytes(r.KernelBytes), FmtBytes(p.PerConn.UserBytes), in.SubsPerConn, FmtBytes(r.SubBytes), FmtBytes(r.BusyBytes),
+		FmtBytes(float64(in.MaxOutbound)), FmtBytes(float64(in.MaxMessage)), FmtBytes(r.SendBuf), in.BusyFrac*100, FmtBytes(r.AvgBytes))
+	fmt.Fprintf(w, "fixed bounds: %s = history %s + fan-out queue %s + %d handshakes x 8 KiB\n",
+		FmtBytes(r.FixedBytes), FmtBytes(float64(in.HistoryMemory)), FmtBytes(float64(in.FanoutQueue)), in.MaxHandshakes)
+	if p.Membership == nil {
+		fmt.Fprintf(w, "subscriptions: not counted (the profile has no membership figures)\n")
+	}
 	fmt.Fprintf(w, "\nlimits (binding first):\n")
 	for _, l := range r.Limits {
 		m := "not limiting"
