@@ -153,6 +153,10 @@ func serveMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "starling serve:", err)
 		return 2
 	}
+	if runtime.GOOS != "linux" {
+		fmt.Fprintf(os.Stderr, "starling serve: needs Linux (both engines are built on epoll); this is %s\n", runtime.GOOS)
+		return 1
+	}
 	log := newLogger(os.Stderr, cfg.logFormat, cfg.logLevel)
 	slog.SetDefault(log)
 	cfg.server.Logger, cfg.engine.Logger = log, log
