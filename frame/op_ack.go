@@ -144,38 +144,7 @@ func appendPosAck(dst []byte, enc Enc, id []byte, off uint64, epoch uint32, reco
 
 // AppendPongOp appends {op:"pong", id} (the answer to an app-level ping)
 // as a complete frame in enc; without an id the prebuilt PongOp is cheaper.
-func AppendPongOp(dst []byte, enc Enc, id []byte) []byte {
-	if enc == JSON {
-		n := len(`{"op":"pong"}`)
-		if id != nil {
-			n += len(`,"id":`) + len(id)
-		}
-		dst, start, room := beginFrame(dst, n)
-		dst = append(dst, `{"op":"pong"`...)
-		if id != nil {
-			dst = append(dst, `,"id":`...)
-			dst = append(dst, id...)
-		}
-		dst = append(dst, '}')
-		return endFrame(dst, start, room, ws.OpText)
-	}
-	n := 1 + 8
-	if id != nil {
-		n += 3 + len(id)
-	}
-	dst, start, room := beginFrame(dst, n)
-	if id != nil {
-		dst = append(dst, 0x82)
-	} else {
-		dst = append(dst, 0x81)
-	}
-	dst = append(dst, "\xa2op\xa4pong"...)
-	if id != nil {
-		dst = append(dst, "\xa2id"...)
-		dst = append(dst, id...)
-	}
-	return endFrame(dst, start, room, ws.OpBinary)
-}
+func AppendPongOp(dst []byte, enc Enc, id []byte) []byte { return appendOpID(dst, enc, "pong", id) }
 
 // PongOp is the prebuilt {op:"pong"} per encoding (MsgPack, JSON), for a
 // ping without an id.

@@ -50,14 +50,20 @@ func endFrame(dst []byte, start, room int, op ws.OpCode) []byte {
 
 // AppendAck appends a complete WebSocket frame holding {op:"ack", id}
 // (id omitted when nil).
-func AppendAck(dst []byte, enc Enc, id []byte) []byte {
+func AppendAck(dst []byte, enc Enc, id []byte) []byte { return appendOpID(dst, enc, "ack", id) }
+
+// appendOpID appends {op: op, id} (id omitted when nil); op is a short
+// ASCII name (under 32 bytes).
+func appendOpID(dst []byte, enc Enc, op string, id []byte) []byte {
 	if enc == JSON {
-		n := len(`{"op":"ack"}`)
+		n := len(`{"op":""}`) + len(op)
 		if id != nil {
 			n += len(`,"id":`) + len(id)
 		}
 		dst, start, room := beginFrame(dst, n)
-		dst = append(dst, `{"op":"ack"`...)
+		dst = append(dst, `{"op":"`...)
+		dst = append(dst, op...)
+		dst = append(dst, '"')
 		if id != nil {
 			dst = append(dst, `,"id":`...)
 			dst = append(dst, id...)
@@ -65,7 +71,7 @@ func AppendAck(dst []byte, enc Enc, id []byte) []byte {
 		dst = append(dst, '}')
 		return endFrame(dst, start, room, ws.OpText)
 	}
-	n := 1 + 3 + 4
+	n := 1 + 3 + 1 + len(op)
 	if id != nil {
 		n += 3 + len(id)
 	}
@@ -75,7 +81,9 @@ func AppendAck(dst []byte, enc Enc, id []byte) []byte {
 	} else {
 		dst = append(dst, 0x81)
 	}
-	dst = append(dst, "\xa2op\xa3ack"...)
+	dst = append(dst, "\xa2op"...)
+	dst = append(dst, 0xa0|byte(len(op)))
+	dst = append(dst, op...)
 	if id != nil {
 		dst = append(dst, "\xa2id"...)
 		dst = append(dst, id...)
