@@ -121,7 +121,7 @@ func Connect(cfg Config, sink Sink, log *slog.Logger) (*Bus, error) {
 		MaxAge:            cfg.HistoryTTL,
 		MaxBytes:          cfg.HistoryMemory,
 		Discard:           jetstream.DiscardOld,
-		Storage:           jetstream.StorageType(cfg.Storage),
+		Storage:           storageType(cfg.Storage),
 		Replicas:          cfg.Replicas,
 		RePublish:         &jetstream.RePublish{Source: b.chAll, Destination: cfg.Prefix + ".live.>"},
 		AllowDirect:       true,
@@ -146,10 +146,12 @@ func Connect(cfg Config, sink Sink, log *slog.Logger) (*Bus, error) {
 		nats.ConnectHandler(func(nc *nats.Conn) { b.log.Info("nats connected", "url", nc.ConnectedUrlRedacted()); b.poke() }),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.st.reconnects.Add(1)
+			b.unsynced("resyncing after a reconnect")
 			b.log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
 			b.poke()
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			b.unsynced("disconnected")
 			if !b.closing.Load() {
 				b.log.Warn("nats disconnected", "err", err)
 			}
@@ -206,6 +208,14 @@ func (b *Bus) poke() {
 }
 
 func (b *Bus) setReason(s string) { b.reason.Store(&s) }
+
+// unsynced marks the stream not usable until the next resync: after a
+// reconnect the server may have lost or recreated it, or may still be
+// loading it.
+func (b *Bus) unsynced(why string) {
+	b.setReason(why)
+	b.streamOK.Store(false)
+}
 
 // run brings the node in line with the stream after every connect,
 // reconnect, slow-consumer event or stream advisory, and retries while the
@@ -305,6 +315,13 @@ func (b *Bus) ensureStream(ctx context.Context) (*jetstream.StreamInfo, error) {
 			"stream", c.Storage.String(), "node", b.scfg.Storage.String())
 	}
 	return info, nil
+}
+
+func storageType(s Storage) jetstream.StorageType {
+	if s == File {
+		return jetstream.FileStorage
+	}
+	return jetstream.MemoryStorage
 }
 
 // epochOf derives the epoch from the stream's name and creation time: the

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"sync"
@@ -37,10 +38,13 @@ func startNATS(tb testing.TB) *natsSrv {
 
 func (n *natsSrv) start() {
 	n.tb.Helper()
-	opts := &server.Options{Host: "127.0.0.1", Port: n.port, JetStream: true, StoreDir: n.dir, NoLog: true, NoSigs: true}
+	opts := &server.Options{Host: "127.0.0.1", Port: n.port, JetStream: true, StoreDir: n.dir, NoLog: os.Getenv("NATS_LOG") == "", NoSigs: true, Trace: false}
 	s, err := server.NewServer(opts)
 	if err != nil {
 		n.tb.Fatal(err)
+	}
+	if !opts.NoLog {
+		s.ConfigureLogger()
 	}
 	go s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
@@ -134,7 +138,11 @@ func testCfg(url string) Config {
 func newNode(tb testing.TB, cfg Config) *node {
 	tb.Helper()
 	n := &node{hub: newHub(tb), got: make(map[string][]rec)}
-	b, err := Connect(cfg, n, nil)
+	var log *slog.Logger
+	if os.Getenv("CLUSTER_DEBUG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	b, err := Connect(cfg, n, log)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -236,4 +244,21 @@ func (s *subscriber) got() []rec {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]rec(nil), s.frames...)
+}
+
+// delivered is the highest stream sequence b has delivered or skipped.
+func (b *Bus) delivered() uint64 {
+	b.dmu.Lock()
+	defer b.dmu.Unlock()
+	return b.hw
+}
+
+// streamLast is the stream's last sequence now.
+func streamLast(tb testing.TB, b *Bus) uint64 {
+	tb.Helper()
+	s, err := b.js.Stream(tb.Context(), b.cfg.Stream)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s.CachedInfo().State.LastSeq
 }
