@@ -251,6 +251,24 @@ func (b *Bus) resync() error {
 	// it is older than the last sequence read, so none is dropped unseen.
 	b.dmu.Lock()
 	defer b.dmu.Unlock()
+	// NATS reports a slow consumer once per episode: messages it drops
+	// while this runs may be the last of a burst, which no later message
+	// would reveal. So go on until a pass saw no new drop.
+	for range 8 {
+		dropped, _ := b.live.Dropped()
+		if err := b.resyncOnce(); err != nil {
+			return err
+		}
+		if now, _ := b.live.Dropped(); now == dropped {
+			return nil
+		}
+	}
+	b.poke() // still dropping: come back after the live handler had its turn
+	return nil
+}
+
+// resyncOnce is one pass of resync. Caller holds dmu.
+func (b *Bus) resyncOnce() error {
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.FetchTimeout)
 	info, err := b.ensureStream(ctx)
 	cancel()

@@ -135,9 +135,12 @@ func testCfg(url string) Config {
 		FetchTimeout: 5 * time.Second, PingInterval: time.Second, HistorySize: 1000, Storage: File}
 }
 
-func newNode(tb testing.TB, cfg Config) *node {
+func newNode(tb testing.TB, cfg Config) *node { tb.Helper(); return newNodeBlocked(tb, cfg, nil) }
+
+// newNodeBlocked makes a node whose Deliver waits until block is closed.
+func newNodeBlocked(tb testing.TB, cfg Config, block chan struct{}) *node {
 	tb.Helper()
-	n := &node{hub: newHub(tb), got: make(map[string][]rec)}
+	n := &node{hub: newHub(tb), got: make(map[string][]rec), block: block}
 	var log *slog.Logger
 	if os.Getenv("CLUSTER_DEBUG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
