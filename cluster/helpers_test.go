@@ -132,7 +132,7 @@ func newHub(tb testing.TB) *shard.Hub {
 // testCfg is a bus configuration for tests: quick reconnects and timeouts.
 func testCfg(url string) Config {
 	return Config{URL: url, ReconnectWait: 50 * time.Millisecond, PublishTimeout: 2 * time.Second,
-		FetchTimeout: 5 * time.Second, PingInterval: time.Second, HistorySize: 1000, Storage: File}
+		FetchTimeout: 5 * time.Second, HistorySize: 1000, Storage: File}
 }
 
 func newNode(tb testing.TB, cfg Config) *node { tb.Helper(); return newNodeBlocked(tb, cfg, nil) }
@@ -193,6 +193,7 @@ func (ackRec) BuildAck(pos shard.Position, recovered, _ bool) []byte {
 type subscriber struct {
 	mu     sync.Mutex
 	frames []rec
+	notify chan struct{} // one token per frame (dropped when full), for benchmarks
 }
 
 func subscribe(tb testing.TB, h *shard.Hub, ch string, since *shard.Position, ab shard.AckBuilder) *subscriber {
@@ -214,7 +215,7 @@ func subscribe(tb testing.TB, h *shard.Hub, ch string, since *shard.Position, ab
 	if err := h.Subscribe(l, []byte(ch), 0, since, ab); err != nil {
 		tb.Fatal(err)
 	}
-	s := &subscriber{}
+	s := &subscriber{notify: make(chan struct{}, 1<<16)}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -231,6 +232,10 @@ func subscribe(tb testing.TB, h *shard.Hub, ch string, since *shard.Position, ab
 			s.mu.Lock()
 			s.frames = append(s.frames, rec{off: binary.LittleEndian.Uint64(hdr[4:]), enc: frame.Enc(hdr[12]), data: string(data)})
 			s.mu.Unlock()
+			select {
+			case s.notify <- struct{}{}:
+			default:
+			}
 		}
 	}()
 	tb.Cleanup(func() {
