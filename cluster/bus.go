@@ -287,6 +287,9 @@ func (b *Bus) resyncOnce() error {
 		// demand (Fetch) for the resumes that need them.
 		b.epoch.Store(ep)
 		b.hw, b.synced = last, true
+		if b.cfg.OnEpoch != nil {
+			b.cfg.OnEpoch(ep)
+		}
 	case last > b.hw:
 		if err := b.catchUp(last); err != nil {
 			return err

@@ -75,6 +75,12 @@ type Config struct {
 	ReconnectWait time.Duration
 	PingInterval  time.Duration
 
+	// OnEpoch, if set, is called with the stream's epoch when the bus
+	// first reads it and whenever it changes (the stream was created
+	// again), before any Deliver under it: the server gives it to its hub
+	// so that channels created by a subscribe carry it too.
+	OnEpoch func(epoch uint32)
+
 	// OnPublish, if set, is called once per acked publish with the time
 	// from Publish to its ack (the metrics' bus latency histogram).
 	OnPublish func(d time.Duration)

@@ -101,10 +101,17 @@ func TestMemoryStoreRestartNewEpoch(t *testing.T) {
 	ns := startNATS(t)
 	cfg := testCfg(ns.url())
 	cfg.Storage = Memory
-	a, b := newNode(t, cfg), newNode(t, cfg)
+	var told atomic.Uint32
+	cfg.OnEpoch = func(e uint32) { told.Store(e) }
+	a := newNode(t, cfg)
+	cfg.OnEpoch = nil
+	b := newNode(t, cfg)
 	a.waitReady(t)
 	b.waitReady(t)
 	e1 := a.bus.Epoch()
+	if told.Load() != e1 {
+		t.Fatalf("OnEpoch told %d, epoch %d", told.Load(), e1)
+	}
 	if _, err := publishOne(a.bus, "mem", "one"); err != nil {
 		t.Fatal(err)
 	}
@@ -114,8 +121,8 @@ func TestMemoryStoreRestartNewEpoch(t *testing.T) {
 	ns.start()
 	a.waitReady(t)
 	b.waitReady(t)
-	if e2 := a.bus.Epoch(); e2 == e1 || e2 != b.bus.Epoch() {
-		t.Fatalf("epochs after the memory stream was lost: a %d b %d, before %d", e2, b.bus.Epoch(), e1)
+	if e2 := a.bus.Epoch(); e2 == e1 || e2 != b.bus.Epoch() || told.Load() != e2 {
+		t.Fatalf("epochs after the memory stream was lost: a %d (told %d) b %d, before %d", e2, told.Load(), b.bus.Epoch(), e1)
 	}
 	off, err := publishOne(b.bus, "mem", "two")
 	if err != nil {
