@@ -57,7 +57,7 @@ func TestSlowConsumer(t *testing.T) {
 // TestForeignMessages: what another client puts on the bus's subjects
 // (a message without the encoding header, a subject of two tokens, a fake
 // live message without sequence headers) is counted and not delivered,
-// and the node's feed goes on without a gap.
+// and the node's feed goes on with nothing lost.
 func TestForeignMessages(t *testing.T) {
 	ns := startNATS(t)
 	n := newNode(t, testCfg(ns.url()))
@@ -86,7 +86,9 @@ func TestForeignMessages(t *testing.T) {
 	}
 	waitFor(t, "good delivered", func() bool { return n.count() == 1 })
 	waitFor(t, "foreign ones counted", func() bool { return n.bus.Stats().Bad == 4 })
-	if st := n.bus.Stats(); st.Gaps != 0 || st.Lost != 0 {
-		t.Fatalf("stats %+v: foreign messages must not look like gaps", st)
+	// A resync may fetch some of them before the live feed brings them
+	// (then the live copy is a duplicate); none may count as lost.
+	if st := n.bus.Stats(); st.Lost != 0 || st.Delivered != 1 {
+		t.Fatalf("stats %+v: foreign messages must not be lost sequences or delivered", st)
 	}
 }

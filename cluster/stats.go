@@ -30,7 +30,7 @@ type Stats struct {
 	Delivered       uint64 // publications handed to the Sink (live and fetched)
 	Duplicates      uint64 // live messages already delivered (after a catch-up)
 	Bad             uint64 // messages without valid headers or channel (not delivered)
-	Gaps            uint64 // catch-ups run (a gap in the live feed, a reconnect)
+	Gaps            uint64 // catch-ups run (a gap in the live feed, or a resync finding the stream ahead)
 	Fetched         uint64 // publications delivered by catch-ups
 	Lost            uint64 // sequences never delivered here (removed by limits first, or over MaxCatchup)
 	Fetches         uint64 // Fetch calls answered
