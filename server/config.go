@@ -109,8 +109,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("-shards must be 0 (auto) or a power of two up to 256, got %d", c.Shards)
 	case c.HistorySize < 0 || c.HistorySize > 1<<20:
 		return fmt.Errorf("-history-size must be in [0, %d] (0: no history), got %d", 1<<20, c.HistorySize)
-	case c.MaxReplay < 0:
-		return fmt.Errorf("-max-replay must be >= 0, got %d", c.MaxReplay)
+	case c.MaxReplay < 0 || c.MaxReplay > 1<<20:
+		return fmt.Errorf("-max-replay must be in [0, %d], got %d", 1<<20, c.MaxReplay)
 	}
 	if c.HistorySize > 0 {
 		switch {

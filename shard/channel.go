@@ -162,7 +162,7 @@ func (h *Hub) create(st *stripe, hash uint64, ch []byte) (*channel, bool) {
 		h.nchan.Add(1)
 	}
 	c := newChannel(ch)
-	c.stripe, c.epoch = stripeOfHash(hash), h.cfg.Epoch
+	c.stripe, c.epoch = stripeOfHash(hash), h.epoch.Load()
 	if c.epoch == 0 {
 		c.epoch = newEpoch()
 	}

@@ -13,7 +13,7 @@ type HistoryConfig struct {
 	Size      int    // publications kept per channel; 0: history off
 	TTL       uint32 // seconds a publication is kept, and a channel outlives its last subscriber
 	Memory    int64  // bytes of retained publications, all channels together
-	MaxReplay int    // publications one sub may replay; 0 means Size
+	MaxReplay int    // publications one sub may replay, own history and bus fetch together; 0 means Size
 }
 
 func (c *HistoryConfig) validate() error {
@@ -27,10 +27,10 @@ func (c *HistoryConfig) validate() error {
 		return fmt.Errorf("shard: History.TTL must be > 0 with History.Size %d", c.Size)
 	case c.Memory <= 0:
 		return fmt.Errorf("shard: History.Memory %d: want > 0", c.Memory)
-	case c.MaxReplay < 0:
-		return fmt.Errorf("shard: History.MaxReplay %d: want >= 0", c.MaxReplay)
+	case c.MaxReplay < 0 || c.MaxReplay > 1<<20:
+		return fmt.Errorf("shard: History.MaxReplay %d: want 0..%d", c.MaxReplay, 1<<20)
 	}
-	if c.MaxReplay == 0 || c.MaxReplay > c.Size {
+	if c.MaxReplay == 0 {
 		c.MaxReplay = c.Size
 	}
 	return nil
@@ -214,8 +214,13 @@ func (g *histGlobal) recover(c *channel, since Position, now uint32) (bool, []*t
 		return false, nil
 	}
 	out := make([]*task, missing)
+	prev := since.Off
 	for k := range out {
-		out[k] = hs.at(i + k)
+		t := hs.at(i + k)
+		if t.prev != prev {
+			return false, nil // a gap inside what is kept (a bus skipped)
+		}
+		out[k], prev = t, t.off
 	}
 	return true, out
 }

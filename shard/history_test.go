@@ -289,3 +289,35 @@ func TestChannelWithoutPublicationsOutlivesSubscribers(t *testing.T) {
 	}
 	h2.check(t)
 }
+
+// TestResumeThroughFetched: a node whose own history does not reach back to
+// since resumes with publications fetched from its bus, chained into its
+// own history; a gap anywhere in the chain is recovered:false.
+func TestResumeThroughFetched(t *testing.T) {
+	h := newTestHub(t, Config{Shards: 1, Epoch: 9, History: HistoryConfig{Size: 3, TTL: 60, Memory: 1 << 20, MaxReplay: 5}})
+	// The bus sequenced 5, 8, 11, 12, 15, 20; this node kept the last 3.
+	all := []Stored{{5, 0, seqPayload{}}, {8, 5, seqPayload{}}, {11, 8, seqPayload{}}, {12, 11, seqPayload{}}, {15, 12, seqPayload{}}, {20, 15, seqPayload{}}}
+	for _, s := range all {
+		h.PublishAt([]byte("x"), s.Off, s.Prev, 9, s.P)
+	}
+	if h.CanRecover([]byte("x"), Position{8, 9}) {
+		t.Fatal("the hub's own history (12, 15, 20) claims to resume from 8")
+	}
+	join := func(since Position, fetched []Stored) *frameReader {
+		c, r := sockConn(t, 0, false)
+		l := add(h, c, 0)
+		l.Reserve(1)
+		if err := h.SubscribeFrom(l, []byte("x"), 1, since, fetched, seqAck{}); err != nil {
+			t.Fatal(err)
+		}
+		return &frameReader{t: t, r: r}
+	}
+	join(Position{8, 9}, all[2:4]).expect(true, 20, 11, 12, 15, 20) // 11, 12 fetched; 15, 20 local
+	join(Position{5, 9}, all).expect(true, 20, 8, 11, 12, 15, 20)   // 5 replayed: MaxReplay may exceed Size when the bus has it
+	join(Position{0, 9}, all).expect(false, 20)                     // 6 > MaxReplay 5
+	join(Position{8, 9}, []Stored{all[3]}).expect(false, 20)        // 11 missing: 12's predecessor is 11, not 8
+	join(Position{8, 10}, all[2:]).expect(false, 20)                // another epoch
+	// A gap inside the hub's own history is caught too.
+	h.PublishAt([]byte("x"), 30, 25, 9, seqPayload{}) // 25 never arrived here
+	joinSince(t, h, "x", &Position{15, 9}).expect(false, 30)
+}

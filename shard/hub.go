@@ -91,7 +91,8 @@ type Hub struct {
 	next    atomic.Uint32 // round-robin shard assignment for Add
 	seed    maphash.Seed
 	stripes [nStripes]stripe
-	nchan   atomic.Int64 // channels that exist, for MaxChannels
+	nchan   atomic.Int64  // channels that exist, for MaxChannels
+	epoch   atomic.Uint32 // Config.Epoch, or SetEpoch's: new channels' epoch (0: random each)
 	hist    histGlobal
 
 	// life guards the started/stopped transitions against Flush.
@@ -146,6 +147,7 @@ func New(cfg Config) (*Hub, error) {
 		h.stripes[i].tab.seed = h.seed
 	}
 	h.hist.init(cfg.History)
+	h.epoch.Store(cfg.Epoch)
 	return h, nil
 }
 
@@ -236,6 +238,11 @@ func (h *Hub) FlushContext(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// SetEpoch sets the epoch channels created from now on get (a cluster bus
+// learns its stream's epoch after connecting, and again when the stream is
+// recreated; existing channels follow with their next PublishAt).
+func (h *Hub) SetEpoch(e uint32) { h.epoch.Store(e) }
 
 // Shards is the number of shards.
 func (h *Hub) Shards() int { return len(h.shards) }

@@ -34,6 +34,41 @@ func (l *Link) Unreserve() { l.subs.Add(-1) }
 //
 // The caller must have Reserved a subscription for l.
 func (h *Hub) Subscribe(l *Link, ch []byte, cls Class, since *Position, ab AckBuilder) error {
+	return h.subscribe(l, ch, cls, since, nil, ab)
+}
+
+// Stored is a publication kept elsewhere (a cluster bus's stream), fetched
+// for a resume that this hub's own history does not cover.
+type Stored struct {
+	Off, Prev uint64
+	P         Payload
+}
+
+// SubscribeFrom is Subscribe with since resumed through fetched: the
+// publications after since.Off that a bus kept (in offset order, each naming
+// its predecessor), for a node whose own history starts later or not at
+// all (it did not follow the channel, or it just started). recovered holds
+// only if the fetched publications chain from since.Off into this hub's
+// position (its history, or its current offset). A publication the hub
+// already holds is taken from its own history. The fetch itself happens
+// before, off the event loop; this call, like Subscribe, never waits.
+func (h *Hub) SubscribeFrom(l *Link, ch []byte, cls Class, since Position, fetched []Stored, ab AckBuilder) error {
+	return h.subscribe(l, ch, cls, &since, fetched, ab)
+}
+
+// CanRecover reports whether this hub's own history could resume since,
+// so a caller knows whether a fetch from elsewhere is needed first.
+func (h *Hub) CanRecover(ch []byte, since Position) bool {
+	st, c, _ := h.lockChannel(ch)
+	defer st.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	ok, _ := h.hist.recover(c, since, h.clock.Now())
+	return ok
+}
+
+func (h *Hub) subscribe(l *Link, ch []byte, cls Class, since *Position, fetched []Stored, ab AckBuilder) error {
 	if !validName(ch) {
 		return ErrName
 	}
@@ -53,7 +88,10 @@ func (h *Hub) Subscribe(l *Link, ch []byte, cls Class, since *Position, ab AckBu
 	pos := Position{c.off, c.epoch}
 	var recovered bool
 	var replay []*task
-	if since != nil {
+	switch {
+	case since != nil && len(fetched) > 0:
+		recovered, replay = h.recoverFrom(c, *since, fetched)
+	case since != nil:
 		recovered, replay = h.hist.recover(c, *since, h.clock.Now())
 	}
 	r := req{kind: rJoin, l: l, g: g, cls: cls, off: c.off, replay: replay}
@@ -84,4 +122,39 @@ func (h *Hub) Unsubscribe(l *Link, ch []byte, ack []byte) bool {
 	}
 	h.shards[l.shard].push(req{kind: rLeave, l: l, g: g, ack: ack})
 	return true
+}
+
+// recoverFrom chains fetched publications (a bus's) from since to this
+// hub's own history. Caller holds the stripe lock.
+func (h *Hub) recoverFrom(c *channel, since Position, fetched []Stored) (bool, []*task) {
+	if since.Epoch != c.epoch || since.Off > c.off {
+		return false, nil
+	}
+	chain := since.Off
+	var replay []*task
+	for _, f := range fetched {
+		if f.Off <= chain {
+			continue
+		}
+		if f.Prev != chain {
+			return false, nil // the bus lost something between
+		}
+		if f.Off > c.off {
+			break // newer than this hub: it arrives live
+		}
+		if len(replay) == h.hist.cfg.MaxReplay {
+			return false, nil
+		}
+		replay = append(replay, &task{p: f.P, ch: c, off: f.Off, prev: f.Prev, size: int64(f.P.Size())})
+		chain = f.Off
+	}
+	if chain == c.off {
+		return true, replay
+	}
+	// The rest from this hub's own history.
+	ok, more := h.hist.recover(c, Position{chain, c.epoch}, h.clock.Now())
+	if !ok || len(replay)+len(more) > h.hist.cfg.MaxReplay {
+		return false, nil
+	}
+	return true, append(replay, more...)
 }

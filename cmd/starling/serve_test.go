@@ -28,7 +28,7 @@ var badServeValues = map[string][]string{
 	"history-size":      {"-1", "9999999999"},
 	"history-ttl":       {"0s", "100000h"},
 	"history-memory":    {"1KiB", "x"},
-	"max-replay":        {"-1"},
+	"max-replay":        {"-1", "1048577"},
 	"ping-interval":     {"10ms", "200000h"},
 	"pong-timeout":      {"0s", "876000h"},
 	"handshake-timeout": {"0s", "48h"},
