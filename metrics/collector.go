@@ -72,6 +72,11 @@ var (
 	dRSSBaseline    = desc("starling_memory_baseline_bytes", "Process RSS when the server started, before any connection.")
 	dReady          = desc("starling_ready", "1 when /readyz answers 200, else 0.")
 	dDraining       = desc("starling_draining", "1 once shutdown draining has begun.")
+	dAuthOK         = desc("starling_authentications_total", "Tokens verified, in the upgrade request or an auth op.")
+	dAuthFail       = desc("starling_auth_failures_total", "Tokens refused, by the check that failed (HTTP 401 at the upgrade, close 4401 after an auth op); check=timeout: no token within -auth-timeout (4401).", "check")
+	dTokenExpiry    = desc("starling_token_expiry_closes_total", "Connections closed with 4401 because their token expired (no fresh auth op before exp).")
+	dClientAddrs    = desc("starling_gate_client_addresses", "Client addresses with open connections (the -max-conns-per-ip table; 0 when the cap is off).")
+	dPermSets       = desc("starling_gate_permission_sets", "Distinct permission sets held by connections (interned from token claims; includes sets awaiting their cleanup after the next GC).")
 	initiatorLabels = server.InitiatorNames
 )
 
@@ -79,7 +84,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dConns, dHandshaking, dShardConns, dTCPConns, dTCPAccepted,
 		dHSAccepted, dHSRejected, dCloses, dMsgsIn, dMsgsOut, dBytesIn, dBytesOut, dPublishes, dPubsFanned,
 		dPings, dSlowClosed, dOverflows, dWouldBlock, dQueued, dHeartbeat, dDeadlines, dChannels, dSubs,
-		dMemPerConn, dKernelTCP, dRSSBaseline, dReady, dDraining} {
+		dMemPerConn, dKernelTCP, dRSSBaseline, dReady, dDraining,
+		dAuthOK, dAuthFail, dTokenExpiry, dClientAddrs, dPermSets} {
 		ch <- d
 	}
 }
@@ -131,6 +137,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(dQueued, float64(max(es.QueuedBytes, 0)))
 	counter(dHeartbeat, ss.HeartbeatTimeouts)
 	counter(dDeadlines, ss.DeadlineCloses)
+	counter(dAuthOK, ss.Authenticated)
+	for _, check := range server.AuthChecks {
+		counter(dAuthFail, ss.AuthFailures[check], check)
+	}
+	counter(dTokenExpiry, ss.TokenExpiries)
+	gauge(dClientAddrs, float64(ss.ClientAddresses))
+	gauge(dPermSets, float64(ss.PermissionSets))
 	gauge(dChannels, float64(hs.Channels))
 	gauge(dSubs, float64(hs.Subscriptions))
 
