@@ -2,7 +2,6 @@ package main
 
 import (
 	"flag"
-	"io"
 	"strings"
 	"testing"
 )
@@ -58,13 +57,7 @@ var badServeValues = map[string][]string{
 // serve exits 2 for it.
 func TestServeFlagErrorsNameTheFlag(t *testing.T) {
 	parse := func(args []string) error {
-		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		cfg := serveFlags(fs)
-		err := fs.Parse(args)
-		if err == nil {
-			err = cfg.validate()
-		}
+		_, err := parseServe(args)
 		return err
 	}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
