@@ -137,17 +137,17 @@ func TestAdmissionStorm(t *testing.T) {
 	start := time.Now()
 	keep := make(chan net.Conn, storm)
 	results := make(chan stormResult, storm)
-	gate := make(chan struct{})
+	release := make(chan struct{})
 	var wg sync.WaitGroup
 	for range storm {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			<-gate
+			<-release
 			results <- stormDial(ts.addr, keep)
 		}()
 	}
-	close(gate)
+	close(release)
 	// The stream: one publish per 10 storm answers, each waiting for its
 	// ack, so publishes and handshakes interleave for the whole storm.
 	var offs []float64
