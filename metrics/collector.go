@@ -81,6 +81,11 @@ var (
 	dHistMsgs       = desc("starling_history_messages", "Retained publications, all channels.")
 	dHistChans      = desc("starling_history_channels", "Channels with retained publications.")
 	dHistDropped    = desc("starling_history_dropped_total", "Retained publications dropped: reason=memory (to stay within -history-memory), reason=ttl (older than -history-ttl).", "reason")
+	dAuthOK         = desc("starling_authentications_total", "Tokens verified, in the upgrade request or an auth op.")
+	dAuthFail       = desc("starling_auth_failures_total", "Tokens refused, by the check that failed (HTTP 401 at the upgrade, close 4401 after an auth op); check=timeout: no token within -auth-timeout (4401).", "check")
+	dTokenExpiry    = desc("starling_token_expiry_closes_total", "Connections closed with 4401 because their token expired (no fresh auth op before exp).")
+	dClientAddrs    = desc("starling_gate_client_addresses", "Client addresses with open connections (the -max-conns-per-ip table; 0 when the cap is off).")
+	dPermSets       = desc("starling_gate_permission_sets", "Distinct permission sets held by connections (interned from token claims; includes sets awaiting their cleanup after the next GC).")
 	initiatorLabels = server.InitiatorNames
 )
 
@@ -89,7 +94,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		dHSAccepted, dHSRejected, dCloses, dMsgsIn, dMsgsOut, dBytesIn, dBytesOut, dPublishes, dPubsFanned,
 		dPings, dSlowClosed, dOverflows, dWouldBlock, dQueued, dHeartbeat, dDeadlines, dChannels, dSubs,
 		dMemPerConn, dKernelTCP, dRSSBaseline, dReady, dDraining, dPubRefused, dFanoutQueue, dResets, dPanics,
-		dPending, dHistBytes, dHistMsgs, dHistChans, dHistDropped} {
+		dPending, dHistBytes, dHistMsgs, dHistChans, dHistDropped,
+		dAuthOK, dAuthFail, dTokenExpiry, dClientAddrs, dPermSets} {
 		ch <- d
 	}
 }
@@ -141,6 +147,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(dQueued, float64(max(es.QueuedBytes, 0)))
 	counter(dHeartbeat, ss.HeartbeatTimeouts)
 	counter(dDeadlines, ss.DeadlineCloses)
+	counter(dAuthOK, ss.Authenticated)
+	for _, check := range server.AuthChecks {
+		counter(dAuthFail, ss.AuthFailures[check], check)
+	}
+	counter(dTokenExpiry, ss.TokenExpiries)
+	gauge(dClientAddrs, float64(ss.ClientAddresses))
+	gauge(dPermSets, float64(ss.PermissionSets))
 	gauge(dChannels, float64(hs.Channels))
 	gauge(dSubs, float64(hs.Subscriptions))
 	counter(dPubRefused, ss.PublishesRefused, "queue")

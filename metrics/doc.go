@@ -15,5 +15,5 @@
 // connection; touch a socket, a session or a shard's state except through
 // the read-only Stats accessors; serve anything on the WebSocket listener;
 // or keep a map keyed by anything a client controls (labels are fixed sets:
-// reject reasons, close codes, initiators, shard numbers).
+// reject reasons, close codes, initiators, shard numbers, auth checks).
 package metrics

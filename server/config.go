@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/starling-ws/starling/gate"
 	"github.com/starling-ws/starling/shard"
 )
 
@@ -35,6 +36,26 @@ type Config struct {
 	HistoryMemory int64
 	MaxReplay     int
 
+	// The gate (issue 10), each part off when nil. Tokens: a token is
+	// required (header, query or auth op), and its claims decide what the
+	// connection may subscribe to and publish on; nil runs open (every
+	// channel both ways). AuthTimeout bounds the time from the upgrade to
+	// a successful auth op when the request carried no token (4401
+	// beyond). Origins: browser Origins allowed (403 otherwise). Proxies:
+	// peers trusted to name the client (PROXY protocol, X-Forwarded-For).
+	// PerIP: open connections per client address (429 beyond).
+	// AcceptRate: handshakes per second (503 with Retry-After beyond).
+	Tokens      *gate.Verifier
+	AuthTimeout time.Duration
+	Origins     *gate.Origins
+	Proxies     *gate.Proxies
+	PerIP       *gate.PerIP
+	AcceptRate  *gate.AcceptRate
+	// Now is the wall clock (nil: time.Now), read once per accepted
+	// connection (the accept bucket) and once per verified token (its exp
+	// becomes a coarse-clock tick). Tests pass the Verifier's clock.
+	Now func() time.Time
+
 	Logger *slog.Logger
 
 	// Optional observers (metrics): fan-out time per publish and how late
@@ -62,6 +83,7 @@ func Defaults() Config {
 		HandshakeTimeout: 5 * time.Second,
 		FragmentTimeout:  10 * time.Second,
 		CloseGrace:       5 * time.Second,
+		AuthTimeout:      5 * time.Second,
 		HistorySize:      64,
 		HistoryTTL:       2 * time.Minute,
 		HistoryMemory:    128 << 20,
@@ -81,7 +103,7 @@ func (c *Config) Validate() error {
 	}{
 		{"-ping-interval", c.PingInterval}, {"-pong-timeout", c.PongTimeout},
 		{"-handshake-timeout", c.HandshakeTimeout}, {"-fragment-timeout", c.FragmentTimeout},
-		{"-close-grace", c.CloseGrace},
+		{"-close-grace", c.CloseGrace}, {"-auth-timeout", c.AuthTimeout},
 	}
 	for _, d := range durs {
 		if d.d < time.Second || d.d > maxDuration {

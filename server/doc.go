@@ -8,7 +8,17 @@
 //
 // It owns the session record (session.go) and the policies: heartbeats and
 // deadlines (timer.go), the slow-consumer close (1008), the connection limit
-// (503), drain on shutdown (1001, spread over the drain window).
+// (503), drain on shutdown (1001, spread over the drain window), and the
+// gate's use (gate.go at the handshake: accept bucket, Origin, client
+// address, per-address cap, token; auth.go after it: the auth op, err
+// 401/403, 4401 at -auth-timeout or expiry), and it is the HTTP API's
+// Backend (backend.go).
+//
+// The gate is paid once per connection: at most one getpeername(2) and one
+// token verification at the handshake, one per auth op; per op only an
+// atomic load of the grant and, for sub/pub, its allocation-free pattern
+// check; nothing per recipient. Token expiry and the auth deadline are one
+// more deadline of the connection's single wheel entry.
 //
 // It must never touch a socket except through *poller.Conn, never block an
 // engine goroutine, and never do per-recipient work: publishes are encoded

@@ -8,9 +8,10 @@ import (
 )
 
 // OnOpen registers a freshly accepted connection with its handshake
-// deadline. Beyond -max-handshakes connections still in their handshake, a
-// new one is answered 503 at once and holds nothing but its session until
-// the response is written.
+// deadline. Beyond -accept-rate (the accept bucket, asked before anything
+// of the request is read), or beyond -max-handshakes connections still in
+// their handshake, a new one is answered 503 at once and holds nothing but
+// its session until the response is written.
 func (s *Server) OnOpen(c *poller.Conn) {
 	now := s.now()
 	ss := &session{pc: c, srv: s, opened: now}
@@ -23,6 +24,9 @@ func (s *Server) OnOpen(c *poller.Conn) {
 	}()
 	n := s.handshaking.Add(1)
 	s.hub.Add(&ss.link, c, now+s.tHandshake)
+	if !s.admitRate(ss) {
+		return
+	}
 	if n > int64(s.cfg.MaxHandshakes) {
 		s.limitLog.hit("handshaking connections at -max-handshakes")
 		s.reject(ss, rejBusy, nil)
@@ -160,6 +164,10 @@ func (s *Server) OnClose(c *poller.Conn, err error) {
 	// c.Ctx stays set: a shard worker or Drain may still be reading it from
 	// a snapshot taken before Remove, and finds the session closing.
 	ss.dec.Release()
+	if ss.ip != nil {
+		s.cfg.PerIP.Release(ss.ip)
+		ss.ip = nil
+	}
 	if ss.hs != nil {
 		putHS(ss.hs)
 		ss.hs = nil

@@ -40,7 +40,8 @@ func (s *Server) handshake(ss *session, b []byte) (rest []byte, ok bool) {
 		req = *ss.hs
 	}
 	var u frame.Upgrade // u.Key is a copy: it outlives ss.hs going back to the pool
-	n, rej := frame.ParseUpgrade(req, s.cfg.Path, &u)
+	var px proxyHeader
+	n, rej := s.parseRequest(req, &u, &px)
 	if rej == nil && n == 0 {
 		if len(req) < frame.MaxRequest {
 			if ss.hs == nil {
@@ -49,20 +50,13 @@ func (s *Server) handshake(ss *session, b []byte) (rest []byte, ok bool) {
 			}
 			return nil, false
 		}
-		rej = &frame.Reject{Status: 431, Reason: "too_large"}
+		rej = rejTooLarge
 	}
 	if rej == nil && n > prev {
 		// The head ends in this read (the buffered part alone held no
 		// complete head), so n > prev and what follows it is b[n-prev:]:
 		// the engine's bytes, whole, never the capped copy.
 		rest = b[n-prev:]
-	}
-	// Every span of u but the key (a copy) aliases req, which may be the
-	// pooled buffer given back here: read them before (another loop takes
-	// the buffer the moment it is back; issue 14, a wrong accept).
-	if ss.hs != nil {
-		putHS(ss.hs)
-		ss.hs = nil
 	}
 	if rej == nil && s.draining.Load() {
 		rej = &frame.Reject{Status: 503, Reason: "draining"}
@@ -71,9 +65,21 @@ func (s *Server) handshake(ss *session, b []byte) (rest []byte, ok bool) {
 		rej = &frame.Reject{Status: 503, Reason: "full"}
 		s.limitLog.hit("open connections at -max-conns")
 	}
+	// Every span of u but the key (a copy) aliases req, which may be the
+	// pooled buffer given back below: the gate reads them before (another
+	// loop takes the buffer the moment it is back; issue 14, a wrong
+	// accept).
+	admitted := rej == nil && s.gateUpgrade(ss, &u, px)
+	if ss.hs != nil {
+		putHS(ss.hs)
+		ss.hs = nil
+	}
 	if rej != nil {
 		s.reject(ss, rej, nil)
 		return nil, false
+	}
+	if !admitted {
+		return nil, false // the gate refused it
 	}
 	// The first ping is due at a uniformly random point of the first
 	// interval, so a burst of connections does not ping in step forever.
@@ -90,7 +96,11 @@ func (s *Server) handshake(ss *session, b []byte) (rest []byte, ok bool) {
 	s.handshaking.Add(-1)
 	s.open.Add(1)
 	s.st.accepted.add(ss.pc.Fd(), 1)
-	s.hub.Arm(&ss.link, ss.nextPing)
+	due := ss.nextPing
+	if at := ss.authAt.Load(); at != 0 {
+		due = min(due, at)
+	}
+	s.hub.Arm(&ss.link, due)
 	// 101 from a stack buffer: WriteCopy copies only if the fresh socket
 	// would block, which it practically never does.
 	var buf [256]byte
@@ -105,16 +115,22 @@ func (s *Server) handshake(ss *session, b []byte) (rest []byte, ok bool) {
 // and a completing upgrade may race: only one wins). It may run on the
 // shard worker, so it never touches hs, which belongs to OnData.
 func (s *Server) reject(ss *session, rej *frame.Reject, cause *counter) bool {
+	return s.refuse(ss, rejectIndex(rej.Reason), frame.AppendReject(nil, rej), cause)
+}
+
+// refuse is reject with a complete response (shared bytes, never
+// modified) counted under RejectReasons[reason].
+func (s *Server) refuse(ss *session, reason int, resp []byte, cause *counter) bool {
 	if !ss.closeFrom(stHandshake, 0, ByServer) {
 		return false
 	}
 	// Counted before the response leaves (see timeout).
-	s.st.rejected[rejectIndex(rej.Reason)].add(ss.pc.Fd(), 1)
+	s.st.rejected[reason].add(ss.pc.Fd(), 1)
 	if cause != nil {
 		cause.add(ss.pc.Fd(), 1)
 	}
-	s.rejectLog.hit(rej.Reason)
-	ss.pc.CloseAfter(frame.AppendReject(nil, rej))
+	s.rejectLog.hit(RejectReasons[reason])
+	ss.pc.CloseAfter(resp)
 	s.armGrace(ss)
 	return true
 }

@@ -18,6 +18,9 @@ const replyMax = 256
 // Message handles one application message.
 func (ss *session) Message(text bool, p []byte) {
 	s := ss.srv
+	if ss.phase() != stOpen {
+		return // closed by an earlier message of the same read (a bad auth op)
+	}
 	fd := ss.pc.Fd()
 	s.st.msgsIn.add(fd, 1)
 	enc := frame.MsgPack
@@ -32,8 +35,19 @@ func (ss *session) Message(text bool, p []byte) {
 	if testHookMessage != nil {
 		testHookMessage(&op)
 	}
+	// nil until an auth op (or the request's token) succeeded; read once
+	// per op, an atomic load (an auth op replaces it whole).
+	g := ss.grant.Load()
+	if g == nil && op.Kind != frame.OpAuth {
+		ss.replyErr(enc, op.ID, CodeUnauthorized, "not authenticated: send an auth op first")
+		return
+	}
 	switch op.Kind {
 	case frame.OpSub:
+		if !g.CanSub(op.Ch) {
+			ss.replyErr(enc, op.ID, CodeForbidden, "not permitted: the token's ch.sub does not cover this channel")
+			return
+		}
 		if !ss.link.Reserve(s.cfg.MaxSubscriptions) {
 			ss.replyErr(enc, op.ID, frame.CodeTooMany, "subscription limit reached (-max-subscriptions)")
 			return
@@ -65,6 +79,10 @@ func (ss *session) Message(text bool, p []byte) {
 			ss.write(ack)
 		}
 	case frame.OpPub:
+		if !g.CanPub(op.Ch) {
+			ss.replyErr(enc, op.ID, CodeForbidden, "not permitted: the token's ch.pub does not cover this channel")
+			return
+		}
 		if now := s.now(); !ss.allowPublish(s.cfg.PublishRate, now) {
 			s.st.rated.add(fd, 1)
 			// Backpressure, not work per excess message: stop reading this
@@ -99,12 +117,7 @@ func (ss *session) Message(text bool, p []byte) {
 		var buf [replyMax]byte
 		ss.reply(frame.AppendPongOp(buf[:0], enc, op.ID))
 	case frame.OpAuth:
-		// Without a token verifier the server is open: the token is not
-		// needed, and the op is acknowledged.
-		if op.ID != nil {
-			var buf [replyMax]byte
-			ss.reply(frame.AppendAck(buf[:0], enc, op.ID))
-		}
+		ss.auth(&op, enc)
 	}
 }
 

@@ -17,9 +17,10 @@ type Server struct {
 	clock *shard.Clock
 	hub   *shard.Hub
 	eng   poller.Engine
+	start time.Time // New's time (uptime in GET /api/info)
 
 	// Timeouts in wheel ticks (seconds), precomputed.
-	tPing, tPong, tHandshake, tFragment, tGrace uint32
+	tPing, tPong, tHandshake, tFragment, tGrace, tAuth uint32
 
 	open        atomic.Int64 // upgraded connections not yet closing
 	handshaking atomic.Int64 // accepted, upgrade not complete
@@ -45,11 +46,16 @@ func New(cfg Config, eng poller.Engine, clock *shard.Clock) (*Server, error) {
 		log:        cfg.Logger,
 		clock:      clock,
 		eng:        eng,
+		start:      time.Now(),
 		tPing:      secs(cfg.PingInterval),
 		tPong:      secs(cfg.PongTimeout),
 		tHandshake: secs(cfg.HandshakeTimeout),
 		tFragment:  secs(cfg.FragmentTimeout),
 		tGrace:     secs(cfg.CloseGrace),
+		tAuth:      secs(cfg.AuthTimeout),
+	}
+	if cfg.Now == nil {
+		s.cfg.Now = time.Now
 	}
 	s.slowLog.init(cfg.Logger, "slow consumers closed (1008, outbound queue over -max-outbound)")
 	s.rejectLog.init(cfg.Logger, "handshakes rejected")
@@ -81,6 +87,9 @@ func (s *Server) Start() error {
 	}
 	s.log.Info("serving", "engine", s.eng.Name(), "addr", s.eng.Addr().String(), "path", s.cfg.Path,
 		"shards", s.hub.Shards(), "max_conns", s.cfg.MaxConns)
+	if s.cfg.Tokens == nil {
+		s.log.Warn("running open: no -jwt-secret-file or -jwt-public-key, so every client may subscribe and publish on every channel")
+	}
 	return nil
 }
 

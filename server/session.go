@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 
 	"github.com/starling-ws/starling/frame"
+	"github.com/starling-ws/starling/gate"
 	"github.com/starling-ws/starling/poller"
 	"github.com/starling-ws/starling/shard"
 )
@@ -29,12 +30,24 @@ const (
 // per connection), except that the upgrade sets nextPing once, before the
 // state CAS that publishes it (a timer that fires once the session is open
 // reads it after that CAS).
+//
+// The gate's share (issue 10), 20 bytes of the record: authAt fills what
+// was the record's tail padding, so the record grows by grant and ip only
+// (128 -> 144 bytes, the next size class; TestSessionSize). grant is an
+// atomic pointer because POST /api/disconnect reads the user id from an
+// API goroutine while an auth op may replace the grant on the event loop;
+// it is nil until the connection has authenticated, the shared openGrant
+// on a server without tokens (no allocation), and otherwise a Grant of its
+// own (24 bytes, plus the user id's exact-size copy), replaced whole by
+// each successful auth op. authAt is written by the handshake and by auth
+// ops (OnData) and read by OnTimer. ip belongs to OnData and OnClose
+// (serialised by the engine): acquired once the client address is known,
+// released by OnClose, exactly once.
 type session struct {
-	pc   *poller.Conn
-	srv  *Server
-	link shard.Link
-	hs   *[]byte // pooled; only while a handshake request is incomplete
-	dec  frame.Decoder
+	pc  *poller.Conn
+	srv *Server
+	hs  *[]byte // pooled; only while a handshake request is incomplete
+	dec frame.Decoder
 
 	// state packs the session state (low byte), and once closing, the
 	// close initiator (next byte) and code (high half), so that the first
@@ -53,6 +66,15 @@ type session struct {
 	// against floods needs.
 	pubTokens uint32
 	pubTick   uint32
+	// authAt is the tick the connection is closed with 4401 unless an auth
+	// op moves it: the -auth-timeout deadline while grant is nil, then the
+	// token's expiry; 0 when nothing expires (no tokens).
+	authAt atomic.Uint32
+	// link (12 bytes, 4-aligned) sits among the 4-byte fields so that the
+	// record has no padding and keeps the 144-byte size class.
+	link  shard.Link
+	grant atomic.Pointer[gate.Grant]
+	ip    *gate.IPSlot // per-address slot; nil when uncounted
 }
 
 // allowPublish takes one publish token, refilling the bucket (one second's

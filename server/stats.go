@@ -1,6 +1,9 @@
 package server
 
-import "github.com/starling-ws/starling/internal/stripe"
+import (
+	"github.com/starling-ws/starling/gate"
+	"github.com/starling-ws/starling/internal/stripe"
+)
 
 // counter is the one striped counter (internal/stripe): hot counters spread
 // over cache lines so that event loops on different cores do not fight
@@ -13,7 +16,44 @@ func (c *counter) load() uint64          { return uint64(c.c.Load()) }
 
 // Reject reasons and close codes are small fixed sets so their counters are
 // arrays, not maps: no lock, no allocation.
-var RejectReasons = [...]string{"bad_request", "bad_method", "bad_version", "not_found", "too_large", "full", "timeout", "draining", "busy", "internal"}
+// The last four are the gate's: unauthorized (401, a bad token in the
+// header or query), forbidden (403, an Origin not allowed), too_many (429,
+// -max-conns-per-ip), rate_limited (503, -accept-rate).
+var RejectReasons = [...]string{"bad_request", "bad_method", "bad_version", "not_found", "too_large", "full", "timeout", "draining", "busy", "internal",
+	"unauthorized", "forbidden", "too_many", "rate_limited"}
+
+// Indexes of the gate's reasons in RejectReasons.
+const (
+	rejUnauthorized = iota + 10
+	rejForbidden
+	rejTooMany
+	rejRateLimited
+)
+
+// AuthChecks name the token checks, indexed by gate.TokenError, for the
+// count of failures by check; index 0 is "timeout": no token within
+// -auth-timeout.
+var AuthChecks = [...]string{
+	0:                     "timeout",
+	gate.TokenMissing:     "missing",
+	gate.TokenMalformed:   "malformed",
+	gate.TokenSignature:   "signature",
+	gate.TokenAlgorithm:   "algorithm",
+	gate.TokenExpired:     "expired",
+	gate.TokenNotYetValid: "not_yet_valid",
+	gate.TokenIssuer:      "issuer",
+	gate.TokenAudience:    "audience",
+	gate.TokenMissingExp:  "missing_exp",
+	gate.TokenBadClaims:   "bad_claims",
+}
+
+// authCheck is the AuthChecks index of a Verify error.
+func authCheck(err error) int {
+	if te, ok := err.(gate.TokenError); ok && int(te) < len(AuthChecks) && te != 0 {
+		return int(te)
+	}
+	return int(gate.TokenBadClaims)
+}
 
 func rejectIndex(reason string) int {
 	for i, r := range RejectReasons {
@@ -62,6 +102,9 @@ type stats struct {
 	heartbeat  counter // closed for heartbeat silence
 	deadlines  counter // handshake / fragment deadline
 	pings      counter
+	authOK     counter                  // tokens verified (handshake or auth op)
+	authFail   [len(AuthChecks)]counter // tokens refused, by check; [0]: auth timeouts
+	expired    counter                  // connections closed 4401 at their token's expiry
 }
 
 // Stats is a snapshot of the server's counters (folded at read time).
@@ -82,6 +125,11 @@ type Stats struct {
 	HeartbeatTimeouts uint64
 	DeadlineCloses    uint64
 	PingsSent         uint64
+	Authenticated     uint64            // tokens verified, at the handshake or in an auth op
+	AuthFailures      map[string]uint64 // by AuthChecks: 401 at the handshake or 4401 after an auth op / -auth-timeout
+	TokenExpiries     uint64            // connections closed with 4401 when their token expired
+	ClientAddresses   int               // addresses with open connections (-max-conns-per-ip's table)
+	PermissionSets    int               // interned permission sets (live, or awaiting their cleanup)
 }
 
 // Stats folds the counters. It allocates (maps) and is meant for scrapes.
@@ -103,6 +151,16 @@ func (s *Server) Stats() Stats {
 		HeartbeatTimeouts: s.st.heartbeat.load(),
 		DeadlineCloses:    s.st.deadlines.load(),
 		PingsSent:         s.st.pings.load(),
+		Authenticated:     s.st.authOK.load(),
+		AuthFailures:      make(map[string]uint64, len(AuthChecks)),
+		TokenExpiries:     s.st.expired.load(),
+		ClientAddresses:   s.cfg.PerIP.Len(),
+	}
+	if s.cfg.Tokens != nil {
+		st.PermissionSets = s.cfg.Tokens.Perms().Len()
+	}
+	for i, c := range AuthChecks {
+		st.AuthFailures[c] = s.st.authFail[i].load()
 	}
 	for i, r := range RejectReasons {
 		st.Rejected[r] = s.st.rejected[i].load()

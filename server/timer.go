@@ -9,7 +9,8 @@ import (
 // comes due, and returns the tick it is due next (0: disarmed). One entry
 // serves every deadline of the connection: it is always armed for the
 // earliest of the handshake deadline, the close grace, the fragment (or
-// incomplete frame) deadline, the pong deadline and the next ping.
+// incomplete frame) deadline, the pong deadline, the next ping and the
+// auth deadline (-auth-timeout, then the token's expiry: auth.go).
 //
 // Heartbeats are lazy: a connection that sent bytes within the interval is
 // not pinged (its traffic proves it alive), and receiving bytes never
@@ -43,6 +44,11 @@ func (s *Server) onTimer(c *poller.Conn, now uint32) uint32 {
 		}
 		return 0
 	}
+	at := ss.authAt.Load()
+	if at != 0 && now >= at {
+		s.authDue(ss)
+		return ss.closeAt.Load()
+	}
 	if p := ss.pausedAt.Load(); p != 0 {
 		// Paused for -max-publish-rate. The bytes the server declined to
 		// read do not count against the client's incomplete-frame deadline:
@@ -56,13 +62,20 @@ func (s *Server) onTimer(c *poller.Conn, now uint32) uint32 {
 			if f := ss.fragSince.Load(); f != 0 && f < now {
 				ss.fragSince.Store(now)
 			}
-			return min(s.heartbeat(ss, now), p+1)
+			due := min(s.heartbeat(ss, now), p+1)
+			if at != 0 {
+				due = min(due, at)
+			}
+			return due
 		}
 	}
 	due := s.heartbeat(ss, now)
 	// A close that began on another goroutine meanwhile: its grace wins.
 	if ss.phase() == stClosing {
 		return ss.closeAt.Load()
+	}
+	if at != 0 {
+		due = min(due, at)
 	}
 	return due
 }

@@ -8,12 +8,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
 	"syscall"
 	"time"
 
+	"github.com/starling-ws/starling/api"
 	"github.com/starling-ws/starling/frame"
 	"github.com/starling-ws/starling/metrics"
 	"github.com/starling-ws/starling/poller"
@@ -31,6 +33,7 @@ type serveConfig struct {
 	logFormat string
 	adminAddr string
 	pprof     bool
+	gate      gateFlags
 }
 
 func serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -68,6 +71,8 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.adminAddr, "admin-addr", "127.0.0.1:9090", "admin HTTP listener for /metrics, /healthz, /readyz (\"\" disables)")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve /debug/pprof/ on the admin listener")
+	fs.DurationVar(&s.AuthTimeout, "auth-timeout", s.AuthTimeout, "with a token key: time from the upgrade to an auth op when the request carried no token (4401 beyond)")
+	c.gate.register(fs)
 	return c
 }
 
@@ -116,7 +121,10 @@ func (c *serveConfig) validate() error {
 	if c.pprof && c.adminAddr == "" {
 		return fmt.Errorf("-pprof needs the admin listener (-admin-addr is \"\")")
 	}
-	return c.server.Validate()
+	if err := c.server.Validate(); err != nil {
+		return err
+	}
+	return c.gate.load(c)
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -198,6 +206,13 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<-
 		srv.Close()
 		return err
 	}
+	// The API last: its publishes need the running server.
+	apiSrv, err := serveAPI(cfg, srv, log)
+	if err != nil {
+		admin.Close()
+		srv.Close()
+		return err
+	}
 	if ready != nil {
 		ready <- srv
 	}
@@ -207,6 +222,16 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<-
 	log.Info("shutdown: draining", "timeout", cfg.drain)
 	dctx, cancel := context.WithTimeout(context.Background(), cfg.drain)
 	defer cancel()
+	// Drain stops the API first: no publish is accepted once the
+	// connections are being told to go, and the ones it acknowledged
+	// (Shutdown waits for requests in flight) are flushed to their
+	// subscribers by Drain before any 1001.
+	if apiSrv != nil {
+		if aerr := apiSrv.Shutdown(dctx); aerr != nil {
+			log.Warn("api listener shutdown", "err", aerr)
+			apiSrv.Close()
+		}
+	}
 	_ = srv.Drain(dctx)
 	err = srv.Close()
 	if aerr := admin.Close(); aerr != nil {
@@ -214,6 +239,30 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<-
 	}
 	log.Info("stopped")
 	return err
+}
+
+// serveAPI starts the HTTP API on -api-addr (nil without it). The
+// listener is bound here, so a bad address fails the start.
+func serveAPI(cfg *serveConfig, srv *server.Server, log *slog.Logger) (*http.Server, error) {
+	if cfg.gate.apiAddr == "" {
+		return nil, nil
+	}
+	h, err := api.New(api.Config{Keys: cfg.gate.apiKeys, MaxBody: cfg.server.MaxMessage, Logger: log}, srv)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.gate.apiAddr)
+	if err != nil {
+		return nil, fmt.Errorf("-api-addr: %w", err)
+	}
+	hs := h.Server(ln.Addr().String())
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("api listener", "err", err)
+		}
+	}()
+	log.Info("api listening", "addr", ln.Addr().String())
+	return hs, nil
 }
 
 // checkNoFile says, in one line, what to raise when the descriptor limit

@@ -2,7 +2,6 @@ package main
 
 import (
 	"flag"
-	"io"
 	"strings"
 	"testing"
 )
@@ -39,19 +38,27 @@ var badServeValues = map[string][]string{
 	"log-format":        {"xml"},
 	"admin-addr":        {"nonsense"},
 	"pprof":             {"=maybe"}, // a bool flag takes its value as -pprof=v
+	// The gate's and the API's (files with bad contents: TestGateFlagFiles).
+	"jwt-secret-file":  {"/nonexistent/secret"},
+	"jwt-public-key":   {"/nonexistent/key.pem"},
+	"jwt-issuer":       {"issuer-without-a-key"},
+	"jwt-audience":     {"audience-without-a-key"},
+	"auth-timeout":     {"0s", "500ms", "48h"},
+	"allowed-origins":  {"example.com", "https://app.example.com/path", "https://*", "https://a.*.example.com"},
+	"require-origin":   {"=maybe"},
+	"max-conns-per-ip": {"-1", "x", "2000000000"},
+	"trusted-proxies":  {"10.0.0.0/33", "nonsense", "10.0.0.1/8/1"},
+	"accept-rate":      {"-1", "x", "NaN", "1e9"},
+	"accept-burst":     {"-3", "5"},                 // 5: without -accept-rate
+	"api-addr":         {"nonsense", "127.0.0.1:0"}, // 127.0.0.1:0: without -api-key-file
+	"api-key-file":     {"/nonexistent/keys"},
 }
 
 // Every bad flag value is refused with an error that names the flag, and
 // serve exits 2 for it.
 func TestServeFlagErrorsNameTheFlag(t *testing.T) {
 	parse := func(args []string) error {
-		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		cfg := serveFlags(fs)
-		err := fs.Parse(args)
-		if err == nil {
-			err = cfg.validate()
-		}
+		_, err := parseServe(args)
 		return err
 	}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)

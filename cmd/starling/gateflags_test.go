@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"flag"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/starling-ws/starling/server"
+)
+
+// writeFile writes a temporary file and returns its path.
+func writeFile(t *testing.T, name string, b []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func parseServe(args []string) (*serveConfig, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfg := serveFlags(fs)
+	err := fs.Parse(args)
+	if err == nil {
+		err = cfg.validate()
+	}
+	return cfg, err
+}
+
+// Files the gate's flags name are read at validation: bad contents fail
+// the start with the flag's name, good ones fill the server's gate.
+func TestGateFlagFiles(t *testing.T) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	pub := writeFile(t, "pub.pem", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	privDER, _ := x509.MarshalECPrivateKey(k)
+	priv := writeFile(t, "priv.pem", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: privDER}))
+	secret := writeFile(t, "secret", []byte(strings.Repeat("s", 40)+"\n"))
+	keys := writeFile(t, "keys", []byte("# backend\n"+strings.Repeat("k", 32)+"\n"))
+
+	for _, bad := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"-jwt-secret-file", writeFile(t, "short", []byte("too short\n"))}, "-jwt-secret-file"},
+		{[]string{"-jwt-public-key", priv}, "-jwt-public-key"},
+		{[]string{"-jwt-public-key", secret}, "-jwt-public-key"},
+		{[]string{"-api-addr", "127.0.0.1:0", "-api-key-file", writeFile(t, "short-keys", []byte("short\n"))}, "-api-key-file"},
+		{[]string{"-api-addr", "127.0.0.1:0", "-api-key-file", writeFile(t, "no-keys", []byte("# none\n"))}, "-api-key-file"},
+	} {
+		_, err := parseServe(bad.args)
+		if err == nil || !strings.Contains(err.Error(), bad.flag) {
+			t.Errorf("%v: %v, want an error naming %s", bad.args, err, bad.flag)
+		}
+	}
+
+	cfg, err := parseServe([]string{"-jwt-secret-file", secret, "-jwt-public-key", pub, "-jwt-issuer", "iss",
+		"-allowed-origins", "https://*.example.com", "-max-conns-per-ip", "10", "-trusted-proxies", "10.0.0.0/8",
+		"-accept-rate", "50", "-api-addr", "127.0.0.1:0", "-api-key-file", keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.server
+	if s.Tokens == nil || s.Origins == nil || s.PerIP == nil || s.Proxies == nil || s.AcceptRate == nil || cfg.gate.apiKeys == nil {
+		t.Fatalf("gate not filled: %+v", s)
+	}
+	if got := strings.Join(s.Tokens.Algorithms(), ","); got != "HS256,HS384,HS512,ES256" {
+		t.Fatalf("algorithms %s", got)
+	}
+	if cfg, _ := parseServe(nil); cfg.server.Tokens != nil || cfg.server.AcceptRate != nil || cfg.server.PerIP != nil {
+		t.Fatal("defaults turned a part of the gate on")
+	}
+}
+
+// syncBuf is a log sink safe for the server's goroutines.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// serve starts the API after the server, answers on it, and stops it when
+// the drain begins; a server without a token key says it runs open, once.
+func TestServeAPILifecycle(t *testing.T) {
+	key := strings.Repeat("k", 32)
+	keys := writeFile(t, "keys", []byte(key+"\n"))
+	cfg, err := parseServe([]string{"-addr", "127.0.0.1:0", "-admin-addr", "", "-api-addr", "127.0.0.1:0", "-api-key-file", keys, "-drain-timeout", "2s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuf{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	cfg.server.Logger, cfg.engine.Logger = log, log
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan *server.Server, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, log, ready) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	m := regexp.MustCompile(`msg="api listening" addr=(\S+)`).FindStringSubmatch(logs.String())
+	if m == nil {
+		t.Fatalf("no api listening line:\n%s", logs)
+	}
+	url := "http://" + m[1] + "/api/info"
+	get := func(k string) (int, error) {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("X-API-Key", k)
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if code, err := get(key); code != 200 {
+		t.Fatalf("GET /api/info: %d %v", code, err)
+	}
+	if code, err := get("wrong-key-0123456789abcdef"); code != 401 {
+		t.Fatalf("GET /api/info with a wrong key: %d %v", code, err)
+	}
+	if n := strings.Count(logs.String(), "running open"); n != 1 {
+		t.Fatalf("the open-server WARN line appears %d times:\n%s", n, logs)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	if _, err := net.DialTimeout("tcp", m[1], time.Second); err == nil {
+		t.Fatal("the API still accepts after the drain")
+	}
+}

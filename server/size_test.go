@@ -1,0 +1,48 @@
+package server
+
+import (
+	"runtime"
+	"testing"
+	"unsafe"
+
+	"github.com/starling-ws/starling/gate"
+)
+
+// The session record is one allocation per connection. Before the gate it
+// was 128 bytes (a size class of its own); the gate adds 20 bytes, 4 of
+// them in what was tail padding, so it takes the 144-byte class: 16 bytes
+// more per connection. An authenticated connection also holds its Grant
+// (24 bytes, a size class) and the user id's exact-size copy; the
+// permission set is shared. The idle figure with and without tokens is
+// measured in scale_gate_test.go.
+func TestSessionSize(t *testing.T) {
+	if n := unsafe.Sizeof(session{}); n != 144 {
+		t.Errorf("session is %d bytes, want 144", n)
+	}
+	if n := unsafe.Sizeof(gate.Grant{}); n != 24 {
+		t.Errorf("gate.Grant is %d bytes, want 24", n)
+	}
+	// Both are allocated in a class of exactly their size: no waste.
+	for _, sz := range []int{144, 24} {
+		if got := allocClass(t, sz); got != sz {
+			t.Errorf("a %d-byte object takes %d bytes", sz, got)
+		}
+	}
+}
+
+// allocClass measures the bytes the allocator gives an object of size n
+// (its size class): TotalAlloc over many allocations, kept alive.
+func allocClass(t *testing.T, n int) int {
+	t.Helper()
+	const count = 4096
+	keep := make([]*byte, count)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := range keep {
+		b := make([]byte, n)
+		keep[i] = &b[0]
+	}
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(keep)
+	return int((after.TotalAlloc - before.TotalAlloc) / count)
+}
