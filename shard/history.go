@@ -132,10 +132,7 @@ func (g *histGlobal) keep(st *stripe, c *channel, t *task, now uint32) {
 	hs.n++
 	t.at, t.kept = now, true
 	t.mu.Lock()
-	t.charged = TaskOverhead + t.size
-	for cls := range t.frames {
-		t.charged += int64(len(t.frames[cls]))
-	}
+	t.charged = TaskOverhead + t.size + t.frameBytes()
 	t.mu.Unlock()
 	g.bytes.Add(t.charged)
 	g.msgs.Add(1)

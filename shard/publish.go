@@ -13,12 +13,20 @@ type Class uint8
 // NClass is the number of classes.
 const NClass = 4
 
+// Compressed is the class bit of connections that negotiated
+// permessage-deflate.
+const Compressed Class = 2
+
 // Payload is one publish's content. Frame builds the complete WebSocket
 // frame for class cls, once per class per publish, on whichever shard
 // worker first needs it (never under a lock that an event loop takes); it
 // may return nil if it cannot (that class's subscribers then miss this
-// offset), and it must not call the Hub. Size is the bytes charged to the
-// fan-out queue bound and the history memory (about the payload's size).
+// offset), and it must not call the Hub. For a Compressed class nil means
+// instead "not worth compressing": those subscribers get the frame of the
+// same class without the bit, built once and shared (so a small publish
+// costs one frame however many classes receive it). Size is the bytes
+// charged to the fan-out queue bound and the history memory (about the
+// payload's size).
 type Payload interface {
 	Frame(cls Class, ch string, off uint64) []byte
 	Size() int
@@ -26,7 +34,9 @@ type Payload interface {
 
 // task is one publish on its way through the shards' queues, and, with
 // history on, a retained publication. Its frames are built lazily, each at
-// most once: built is a bitmask published after frames[c] is stored.
+// most once: built is a bitmask published after frames[c] is stored; bit
+// aliasShift+c says frames[c] is the plain class's frame, shared (counted
+// once in the history's bytes).
 type task struct {
 	p          Payload
 	ch         *channel
@@ -44,24 +54,53 @@ type task struct {
 	charged    int64  // history bytes charged for this task (under mu)
 }
 
+// aliasShift places, in task.built, the bits of classes whose frame is
+// another class's.
+const aliasShift = 8
+
 // frame returns t's frame for cls, building it on first use.
 func (h *Hub) frame(t *task, cls Class) []byte {
-	bit := uint32(1) << cls
-	if t.built.Load()&bit != 0 {
+	if t.built.Load()&(1<<cls) != 0 {
 		return t.frames[cls]
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.built.Load()&bit == 0 {
-		t.frames[cls] = h.build(t, cls)
-		t.built.Or(bit)
-		if t.charged > 0 { // still retained: its frames count as history memory
-			n := int64(len(t.frames[cls]))
-			t.charged += n
-			h.hist.bytes.Add(n)
+	return h.frameLocked(t, cls)
+}
+
+// frameLocked is frame with t.mu held. A Compressed class whose build
+// declines takes the plain class's frame (built now if need be).
+func (h *Hub) frameLocked(t *task, cls Class) []byte {
+	bit := uint32(1) << cls
+	if t.built.Load()&bit != 0 {
+		return t.frames[cls]
+	}
+	f := h.build(t, cls)
+	if f == nil && cls&Compressed != 0 {
+		t.frames[cls] = h.frameLocked(t, cls&^Compressed)
+		t.built.Or(bit | bit<<aliasShift)
+		return t.frames[cls]
+	}
+	t.frames[cls] = f
+	t.built.Or(bit)
+	if t.charged > 0 { // still retained: its frames count as history memory
+		n := int64(len(f))
+		t.charged += n
+		h.hist.bytes.Add(n)
+	}
+	return f
+}
+
+// frameBytes is the bytes of t's distinct frames (caller holds t.mu).
+func (t *task) frameBytes() int64 {
+	n := int64(0)
+	alias := t.built.Load() >> aliasShift
+	for cls := range t.frames {
+		if alias&(1<<cls) == 0 {
+			n += int64(len(t.frames[cls]))
 		}
 	}
-	return t.frames[cls]
+	return n
 }
 
 func (h *Hub) build(t *task, cls Class) (f []byte) {
