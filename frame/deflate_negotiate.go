@@ -29,9 +29,14 @@ import (
 // replaces the extension name, "x=" reads as "x" without a value, quoted
 // pairs allocate); httphead's octet table still classifies token bytes.
 
+const (
+	deflateNoContext = "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+	deflateWith15    = deflateNoContext + "; server_max_window_bits=15"
+)
+
 var (
-	deflateResponse       = []byte("permessage-deflate; server_no_context_takeover; client_no_context_takeover")
-	deflateResponseWith15 = []byte("permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=15")
+	deflateResponse       = []byte(deflateNoContext)
+	deflateResponseWith15 = []byte(deflateWith15)
 )
 
 // NegotiateDeflate picks the first permessage-deflate offer it can honour

@@ -294,7 +294,16 @@ const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 // AppendAccept appends the 101 Switching Protocols response for key (the
 // Upgrade's copied Sec-WebSocket-Key). It does not allocate.
-func AppendAccept(dst []byte, key [KeyLen]byte) []byte {
+func AppendAccept(dst []byte, key [KeyLen]byte) []byte { return AppendAcceptExt(dst, key, nil) }
+
+// MaxAccept is the longest response AppendAcceptExt writes with an
+// extension from NegotiateDeflate.
+const MaxAccept = 256 + len(deflateWith15)
+
+// AppendAcceptExt is AppendAccept answering with the negotiated extension
+// element ext (from NegotiateDeflate) in Sec-WebSocket-Extensions; nil ext
+// leaves the header out. It does not allocate.
+func AppendAcceptExt(dst []byte, key [KeyLen]byte, ext []byte) []byte {
 	dst = append(dst, "HTTP/1.1 101 Switching Protocols\r\n"+
 		"Upgrade: websocket\r\n"+
 		"Connection: Upgrade\r\n"+
@@ -303,6 +312,10 @@ func AppendAccept(dst []byte, key [KeyLen]byte) []byte {
 	copy(in[copy(in[:], key[:]):], acceptGUID)
 	sum := sha1.Sum(in[:])
 	dst = base64.StdEncoding.AppendEncode(dst, sum[:])
+	if ext != nil {
+		dst = append(dst, "\r\nSec-WebSocket-Extensions: "...)
+		dst = append(dst, ext...)
+	}
 	return append(dst, "\r\n\r\n"...)
 }
 

@@ -151,6 +151,27 @@ func TestAppendAccept(t *testing.T) {
 	}
 }
 
+// The 101 with a negotiated extension carries exactly that one element,
+// fits MaxAccept, and allocates nothing.
+func TestAppendAcceptExt(t *testing.T) {
+	ext, ok := NegotiateDeflate([][]byte{[]byte("permessage-deflate; server_max_window_bits=15")})
+	if !ok {
+		t.Fatal("offer declined")
+	}
+	got := string(AppendAcceptExt(nil, [KeyLen]byte([]byte(goodKey)), ext))
+	want := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" +
+		"Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=15\r\n\r\n"
+	if got != want {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
+	if len(got) > MaxAccept {
+		t.Fatalf("%d bytes, MaxAccept is %d", len(got), MaxAccept)
+	}
+	dst := make([]byte, 0, MaxAccept)
+	zeroAllocs(t, "AppendAcceptExt", "appends into dst", func() { dst = AppendAcceptExt(dst[:0], [KeyLen]byte([]byte(goodKey)), ext) })
+}
+
 func TestAppendReject(t *testing.T) {
 	f := func(rej *Reject, want ...string) {
 		t.Helper()
