@@ -28,6 +28,14 @@ type Config struct {
 	CloseGrace       time.Duration // wait for the peer after we sent a close frame
 	Shards           int           // 0: next power of two >= GOMAXPROCS
 
+	// Compression (permessage-deflate, RFC 7692, with no context kept
+	// either way): negotiated with clients that offer it when Compress is
+	// on. A publish's data part is compressed once per encoding in use,
+	// when it is at least CompressMin bytes and comes out smaller; its
+	// compressed subscribers share that frame (compress.go).
+	Compress    bool
+	CompressMin int
+
 	// History (resume): the last HistorySize publications per channel, kept
 	// HistoryTTL, all channels within HistoryMemory; a sub may replay at
 	// most MaxReplay. HistorySize 0 turns history off.
@@ -88,6 +96,8 @@ func Defaults() Config {
 		HistoryTTL:       2 * time.Minute,
 		HistoryMemory:    128 << 20,
 		MaxReplay:        64,
+		Compress:         true,
+		CompressMin:      DefaultCompressMin,
 	}
 }
 
@@ -133,6 +143,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("-history-size must be in [0, %d] (0: no history), got %d", 1<<20, c.HistorySize)
 	case c.MaxReplay < 0 || c.MaxReplay > 1<<20:
 		return fmt.Errorf("-max-replay must be in [0, %d], got %d", 1<<20, c.MaxReplay)
+	case c.CompressMin < 0 || c.CompressMin > c.MaxMessage:
+		return fmt.Errorf("-compress-min must be in [0, -max-message (%d)], got %d", c.MaxMessage, c.CompressMin)
 	}
 	if c.HistorySize > 0 {
 		switch {

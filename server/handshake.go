@@ -70,6 +70,10 @@ func (s *Server) handshake(ss *session, b []byte) (rest []byte, ok bool) {
 	// loop takes the buffer the moment it is back; issue 14, a wrong
 	// accept).
 	admitted := rej == nil && s.gateUpgrade(ss, &u, px)
+	var ext []byte // the negotiated extension element, if any
+	if admitted {
+		ext = s.negotiateDeflate(ss, &u)
+	}
 	if ss.hs != nil {
 		putHS(ss.hs)
 		ss.hs = nil
@@ -103,8 +107,8 @@ func (s *Server) handshake(ss *session, b []byte) (rest []byte, ok bool) {
 	s.hub.Arm(&ss.link, due)
 	// 101 from a stack buffer: WriteCopy copies only if the fresh socket
 	// would block, which it practically never does.
-	var buf [256]byte
-	if err := ss.pc.WriteCopy(frame.AppendAccept(buf[:0], u.Key)); err != nil {
+	var buf [frame.MaxAccept]byte
+	if err := ss.pc.WriteCopy(frame.AppendAcceptExt(buf[:0], u.Key, ext)); err != nil {
 		return nil, false
 	}
 	return rest, true

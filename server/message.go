@@ -124,10 +124,6 @@ func (ss *session) Message(text bool, p []byte) {
 // testHookMessage, when set by a test (export_test.go), sees every op.
 var testHookMessage func(op *frame.Op)
 
-// class is the frame class this connection's msgs use for a subscription
-// made in enc.
-func (ss *session) class(enc frame.Enc) shard.Class { return shard.Class(enc) }
-
 // subAck builds a sub's ack under the hub's channel lock (shard.AckBuilder).
 // id aliases the read buffer: BuildAck runs within Subscribe, while it is
 // valid.

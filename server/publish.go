@@ -15,9 +15,14 @@ import (
 // event loops take, and only for classes that have subscribers; its size
 // was checked against -max-message when the publish arrived.
 type payload struct {
-	data  []byte
-	enc   frame.Enc
-	limit int // -max-message: the converted data's bound
+	data []byte
+	enc  frame.Enc
+	srv  *Server // its Config (-max-message bounds the converted data) and counters
+}
+
+// newPayload copies data, a publish in enc, for the hub.
+func (s *Server) newPayload(data []byte, enc frame.Enc) *payload {
+	return &payload{data: append([]byte(nil), data...), enc: enc, srv: s}
 }
 
 func (p *payload) Size() int { return len(p.data) }
@@ -26,7 +31,8 @@ func (p *payload) Size() int { return len(p.data) }
 // at a time; the frame itself is a fresh, exact allocation).
 var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
-// Frame builds the complete msg frame for class cls.
+// Frame builds the complete msg frame for class cls; for a Compressed
+// class, nil when compressing is not worth it (compress.go).
 func (p *payload) Frame(cls shard.Class, ch string, off uint64) []byte {
 	enc := frame.Enc(cls & 1)
 	data := p.data
@@ -34,12 +40,15 @@ func (p *payload) Frame(cls shard.Class, ch string, off uint64) []byte {
 		sb := scratch.Get().(*[]byte)
 		defer scratch.Put(sb)
 		var err error
-		if data, err = frame.AppendTranscoded((*sb)[:0], p.data, p.enc, p.limit); err != nil {
+		if data, err = frame.AppendTranscoded((*sb)[:0], p.data, p.enc, p.srv.cfg.MaxMessage); err != nil {
 			// Checked when the publish arrived, so a failure here is a
 			// conversion bug; this class's subscribers miss this offset.
 			return nil
 		}
 		*sb = data[:0]
+	}
+	if cls&shard.Compressed != 0 {
+		return p.deflated(enc, data, ch, off)
 	}
 	out, err := frame.AppendMsg(make([]byte, 0, len(ch)+len(data)+frame.MaxMsgOverhead), enc, []byte(ch), off, data)
 	if err != nil {
@@ -63,8 +72,7 @@ func (s *Server) publish(fd int, ch, data []byte, enc frame.Enc) (uint64, int, s
 	}
 	// Counted before the hub can deliver it (see shard's Publish).
 	s.st.publishes.add(fd, 1)
-	p := &payload{data: append([]byte(nil), data...), enc: enc, limit: s.cfg.MaxMessage}
-	off, err := s.hub.Publish(ch, p)
+	off, err := s.hub.Publish(ch, s.newPayload(data, enc))
 	switch err {
 	case nil:
 		return off, 0, ""

@@ -105,6 +105,11 @@ type stats struct {
 	authOK     counter                  // tokens verified (handshake or auth op)
 	authFail   [len(AuthChecks)]counter // tokens refused, by check; [0]: auth timeouts
 	expired    counter                  // connections closed 4401 at their token's expiry
+	// permessage-deflate (compress.go)
+	deflated     counter // upgrades that negotiated it
+	compressions counter // compressed msg frames built (one per publish per encoding at most)
+	declined     counter // compressed classes served the plain frame (under -compress-min, or no gain)
+	inflated     counter // compressed client messages inflated
 }
 
 // Stats is a snapshot of the server's counters (folded at read time).
@@ -130,6 +135,10 @@ type Stats struct {
 	TokenExpiries     uint64            // connections closed with 4401 when their token expired
 	ClientAddresses   int               // addresses with open connections (-max-conns-per-ip's table)
 	PermissionSets    int               // interned permission sets (live, or awaiting their cleanup)
+	DeflateNegotiated uint64            // upgrades that negotiated permessage-deflate
+	Compressions      uint64            // compressed msg frames built: at most one per publish per encoding
+	CompressDeclined  uint64            // compressed subscribers' frames left plain (under -compress-min, or no gain)
+	Inflations        uint64            // compressed client messages inflated
 }
 
 // Stats folds the counters. It allocates (maps) and is meant for scrapes.
@@ -155,6 +164,10 @@ func (s *Server) Stats() Stats {
 		AuthFailures:      make(map[string]uint64, len(AuthChecks)),
 		TokenExpiries:     s.st.expired.load(),
 		ClientAddresses:   s.cfg.PerIP.Len(),
+		DeflateNegotiated: s.st.deflated.load(),
+		Compressions:      s.st.compressions.load(),
+		CompressDeclined:  s.st.declined.load(),
+		Inflations:        s.st.inflated.load(),
 	}
 	if s.cfg.Tokens != nil {
 		st.PermissionSets = s.cfg.Tokens.Perms().Len()

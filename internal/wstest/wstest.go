@@ -189,6 +189,14 @@ func (r *Conn) Next() (ws.Header, []byte) {
 // frame instead fails the test.
 func (r *Conn) NextData() (ws.OpCode, []byte) {
 	r.T.Helper()
+	h, p := r.NextDataFrame()
+	return h.OpCode, p
+}
+
+// NextDataFrame is NextData with the frame's header (its RSV bits say
+// whether a permessage-deflate message is compressed).
+func (r *Conn) NextDataFrame() (ws.Header, []byte) {
+	r.T.Helper()
 	for {
 		h, p := r.Next()
 		switch h.OpCode {
@@ -198,7 +206,7 @@ func (r *Conn) NextData() (ws.OpCode, []byte) {
 			code, reason := ws.ParseCloseFrameData(p)
 			r.T.Fatalf("unexpected close %d %q", code, reason)
 		}
-		return h.OpCode, p
+		return h, p
 	}
 }
 
