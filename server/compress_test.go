@@ -233,3 +233,34 @@ func deflateStatus(t *testing.T, addr string, ext ...string) (*wstest.Conn, *htt
 	c.Write([]byte(deflateRequest(ext...)))
 	return c, c.ReadResponse()
 }
+
+// Compressed messages live under the same rules as plain ones: a
+// compressed message left unfinished is closed at -fragment-timeout
+// (1008), and compressed pubs count against -max-publish-rate (err 429
+// past it, the next tick refills).
+func TestDeflateDeadlineAndRate(t *testing.T) {
+	wstest.EachEngine(t, func(t *testing.T, engine string) {
+		ts := startServer(t, engine, opts{manualClock: true, srv: func(c *server.Config) { c.PublishRate = 5 }})
+		c, _ := dialDeflate(t, ts.addr, "permessage-deflate")
+		for i := range 5 {
+			sendCompressed(t, c, ws.OpText, mustJSON(t, jsonOp("pub", "r", i, i)))
+			expectKV(t, c.NextJSON(), "op", "ack", "id", i)
+		}
+		sendCompressed(t, c, ws.OpText, mustJSON(t, jsonOp("pub", "r", 5, 5)))
+		expectKV(t, c.NextJSON(), "op", "err", "id", 5, "code", 429)
+		ts.advance(1)
+		sendCompressed(t, c, ws.OpText, mustJSON(t, jsonOp("pub", "r", 6, 6)))
+		expectKV(t, c.NextJSON(), "op", "ack", "id", 6)
+
+		z := deflateStd(t, []byte(`{"op":"ping","id":1}`))
+		c.Write(clientFrame(ws.OpText, false, true, z[:4])) // never finished
+		ts.settle(t, c)
+		ts.advance(9)
+		ts.srv.Hub().Flush()
+		if n := ts.srv.Stats().DeadlineCloses; n != 0 {
+			t.Fatalf("closed before the 10 s deadline (%d)", n)
+		}
+		ts.advance(1)
+		c.ExpectClose(1008)
+	})
+}
