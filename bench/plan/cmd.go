@@ -34,6 +34,8 @@ func ParseArgs(args []string, stderr io.Writer) (Input, string, error) {
 	histMem := fs.String("history-memory", "128MiB", "server -history-memory")
 	fanout := fs.String("max-fanout-queue", "256MiB", "server -max-fanout-queue")
 	hsMax := fs.Int64("max-handshakes", 10000, "server -max-handshakes")
+	compress := fs.Bool("compress", true, "server -compress: count its pooled compressors and inflaters (fixed, not per connection)")
+	cores := fs.Int64("cores", 0, "GOMAXPROCS of the target, which sizes the shards and event loops (0: the profile machine's CPUs)")
 	profile := fs.String("profile", DefaultProfile, "profile JSON written by `starling bench idle -profile`")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: starling plan -ram SIZE [flags]\n\nHow many connections fit on a host, from figures measured by `starling bench idle`.\n\n")
@@ -117,6 +119,10 @@ func ParseArgs(args []string, stderr io.Writer) (Input, string, error) {
 		return in, "", fmt.Errorf("-max-handshakes must be >= 0, got %d", *hsMax)
 	}
 	in.MaxHandshakes = *hsMax
+	if *cores < 0 || *cores > 4096 {
+		return in, "", fmt.Errorf("-cores must be in [0, 4096] (0: the profile machine's), got %d", *cores)
+	}
+	in.Compress, in.Cores = *compress, *cores
 	if *profile == "" {
 		return in, "", errors.New("-profile must name a file")
 	}
@@ -138,6 +144,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "starling plan: -profile: %v\n", err)
 		return 1
+	}
+	if in.Cores == 0 {
+		in.Cores = int64(p.Machine.CPUs)
 	}
 	r, err := Plan(in, p)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"math"
 	"sort"
 	"time"
+
+	"github.com/starling-ws/starling/frame"
 )
 
 // Input is what the operator knows about the target host.
@@ -27,6 +29,8 @@ type Input struct {
 	HistoryMemory int64   // server -history-memory: a fixed bound for all channels
 	FanoutQueue   int64   // server -max-fanout-queue: a fixed bound for all shards
 	MaxHandshakes int64   // server -max-handshakes: each may hold an 8 KiB request buffer
+	Compress      bool    // server -compress: pooled compressors and inflaters (compress.go)
+	Cores         int64   // GOMAXPROCS on the target: shards and event loops at their defaults
 }
 
 // wmemMax is the kernel's default tcp_wmem maximum: what a socket's send
@@ -47,21 +51,22 @@ type Limit struct {
 // Result is the answer: the count that fits, which limit binds, and
 // what it takes.
 type Result struct {
-	KernelBytes float64 // kernel part of IdleBytes (see plannedKernel)
-	SubBytes    float64 // per connection: its subscriptions (Membership x SubsPerConn)
-	IdleBytes   float64 // per idle connection (profile) with its subscriptions
-	SendBuf     float64 // kernel send buffer a slow connection may pin: 2 x -sndbuf (the kernel doubles it), or wmemMax
-	FixedBytes  float64 // bounds that do not grow with connections: history, fan-out queue, handshakes
-	BusyBytes   float64 // per busy connection: idle + queue at bound + reassembly + kernel send buffer
-	AvgBytes    float64 // mixed by BusyFrac
-	Limits      []Limit // sorted, binding first
-	Fit         int64
-	Binding     string
-	Sysctl      []SysctlReq
-	PingsPerSec float64
-	PingBytesPS float64 // both directions, wire bytes incl. TCP/IP headers
-	PingCores   float64 // CPU cores for heartbeats; -1 if the profile has no per-ping figure
-	MsgCores    float64 // CPU cores for MsgRate deliveries; -1 if unknown
+	KernelBytes   float64 // kernel part of IdleBytes (see plannedKernel)
+	SubBytes      float64 // per connection: its subscriptions (Membership x SubsPerConn)
+	IdleBytes     float64 // per idle connection (profile) with its subscriptions
+	SendBuf       float64 // kernel send buffer a slow connection may pin: 2 x -sndbuf (the kernel doubles it), or wmemMax
+	FixedBytes    float64 // bounds that do not grow with connections: history, fan-out queue, handshakes, compression
+	CompressBytes float64 // of which -compress's pooled state (compressFixed)
+	BusyBytes     float64 // per busy connection: idle + queue at bound + reassembly + kernel send buffer
+	AvgBytes      float64 // mixed by BusyFrac
+	Limits        []Limit // sorted, binding first
+	Fit           int64
+	Binding       string
+	Sysctl        []SysctlReq
+	PingsPerSec   float64
+	PingBytesPS   float64 // both directions, wire bytes incl. TCP/IP headers
+	PingCores     float64 // CPU cores for heartbeats; -1 if the profile has no per-ping figure
+	MsgCores      float64 // CPU cores for MsgRate deliveries; -1 if unknown
 }
 
 // Unlimited marks a limit that does not apply.
@@ -91,7 +96,8 @@ func Plan(in Input, p *Profile) (Result, error) {
 	}
 	r.BusyBytes = r.IdleBytes + float64(in.MaxOutbound) + float64(in.MaxMessage) + r.SendBuf
 	r.AvgBytes = r.IdleBytes*(1-in.BusyFrac) + r.BusyBytes*in.BusyFrac
-	r.FixedBytes = float64(in.HistoryMemory + in.FanoutQueue + in.MaxHandshakes*handshakeBytes)
+	r.CompressBytes = compressFixed(in)
+	r.FixedBytes = float64(in.HistoryMemory+in.FanoutQueue+in.MaxHandshakes*handshakeBytes) + r.CompressBytes
 	usable := float64(in.RAM)*(1-in.Headroom) - r.FixedBytes
 	mem := int64(max(usable, 0) / r.AvgBytes)
 	r.Limits = append(r.Limits, Limit{"memory", mem, fmt.Sprintf("%s usable (RAM x %.2f - %s of fixed bounds) / %s per connection",
@@ -139,4 +145,23 @@ func plannedKernel(p *Profile) float64 {
 		}
 	}
 	return max(p.PerConn.KernelBytes, Median(all))
+}
+
+// compressFixed is what -compress can hold at once, whatever the
+// connection count: compressors and inflaters live only while a call uses
+// them, borrowed from sync.Pools, so at most one per goroutine compressing
+// (a shard worker: shards, the next power of two >= cores) or inflating
+// (an epoll event loop: cores) at once, plus one parked in each P's
+// private pool slot (cores), each of at most frame.DeflaterBytes or
+// frame.InflaterBytes (measured by frame's TestDeflateStateBytes).
+func compressFixed(in Input) float64 {
+	if !in.Compress {
+		return 0
+	}
+	cores := max(in.Cores, 1)
+	shards := int64(1)
+	for shards < cores && shards < 256 {
+		shards <<= 1
+	}
+	return float64((shards+cores)*frame.DeflaterBytes + (cores+cores)*frame.InflaterBytes)
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/starling-ws/starling/frame"
 )
 
 func testProfile() *Profile {
@@ -52,6 +54,8 @@ func TestPlanFlagErrorsNameTheFlag(t *testing.T) {
 	f([]string{"-ram", "16GiB", "-history-memory", "?"}, "-history-memory")
 	f([]string{"-ram", "16GiB", "-max-fanout-queue", "?"}, "-max-fanout-queue")
 	f([]string{"-ram", "16GiB", "-max-handshakes", "-1"}, "-max-handshakes")
+	f([]string{"-ram", "16GiB", "-cores", "-1"}, "-cores")
+	f([]string{"-ram", "16GiB", "-compress=maybe"}, "-compress")
 }
 
 func TestPlanMissingProfileNamesFlag(t *testing.T) {
@@ -80,10 +84,22 @@ func TestPlanKnownProfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The fixed bounds at their defaults come off the top: history 128 MiB,
-	// fan-out queue 256 MiB, 10,000 handshakes x 8 KiB.
-	fixed := float64(128<<20 + 256<<20 + 10000*8<<10)
+	// fan-out queue 256 MiB, 10,000 handshakes x 8 KiB, and -compress's
+	// pooled state for the profile machine's cores (none recorded: 1, so
+	// one shard and one loop, plus one parked per P of each).
+	fixed := float64(128<<20 + 256<<20 + 10000*8<<10 + 2*frame.DeflaterBytes + 2*frame.InflaterBytes)
 	if r.FixedBytes != fixed {
 		t.Fatalf("fixed bounds %v, want %v", r.FixedBytes, fixed)
+	}
+	// 6 cores: 8 shards; off: nothing.
+	in6 := in
+	in6.Cores = 6
+	if r6, _ := Plan(in6, p); r6.CompressBytes != float64((8+6)*frame.DeflaterBytes+(6+6)*frame.InflaterBytes) {
+		t.Fatalf("6 cores: compression %v", r6.CompressBytes)
+	}
+	in6.Compress = false
+	if r6, _ := Plan(in6, p); r6.CompressBytes != 0 || r6.FixedBytes != fixed-2*frame.DeflaterBytes-2*frame.InflaterBytes {
+		t.Fatalf("-compress=false: compression %v, fixed %v", r6.CompressBytes, r6.FixedBytes)
 	}
 	wantMem := int64((float64(16<<30)*0.75 - fixed) / p.PerConn.TotalBytes)
 	wantFDs := int64(1<<20) - reservedFDs

@@ -12,8 +12,12 @@ func Write(w io.Writer, in Input, p *Profile, path string, r Result) {
 	fmt.Fprintf(w, "per connection: idle %s (kernel %s + user %s + %.1f subscriptions %s); busy %s (+ queue bound %s + reassembly %s + kernel send buffer %s); planned at %.1f%% busy: %s\n",
 		FmtBytes(r.IdleBytes), FmtBytes(r.KernelBytes), FmtBytes(p.PerConn.UserBytes), in.SubsPerConn, FmtBytes(r.SubBytes), FmtBytes(r.BusyBytes),
 		FmtBytes(float64(in.MaxOutbound)), FmtBytes(float64(in.MaxMessage)), FmtBytes(r.SendBuf), in.BusyFrac*100, FmtBytes(r.AvgBytes))
-	fmt.Fprintf(w, "fixed bounds: %s = history %s + fan-out queue %s + %d handshakes x 8 KiB\n",
-		FmtBytes(r.FixedBytes), FmtBytes(float64(in.HistoryMemory)), FmtBytes(float64(in.FanoutQueue)), in.MaxHandshakes)
+	fmt.Fprintf(w, "fixed bounds: %s = history %s + fan-out queue %s + %d handshakes x 8 KiB + compression %s",
+		FmtBytes(r.FixedBytes), FmtBytes(float64(in.HistoryMemory)), FmtBytes(float64(in.FanoutQueue)), in.MaxHandshakes, FmtBytes(r.CompressBytes))
+	if in.Compress {
+		fmt.Fprintf(w, " (pooled compressors and inflaters for %d cores)", max(in.Cores, 1))
+	}
+	fmt.Fprintln(w)
 	if p.Membership == nil {
 		fmt.Fprintf(w, "subscriptions: not counted (the profile has no membership figures)\n")
 	}

@@ -73,6 +73,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.BoolVar(&c.pprof, "pprof", false, "serve /debug/pprof/ on the admin listener")
 	fs.DurationVar(&s.AuthTimeout, "auth-timeout", s.AuthTimeout, "with a token key: time from the upgrade to an auth op when the request carried no token (4401 beyond)")
 	c.gate.register(fs)
+	registerCompress(fs, s)
 	return c
 }
 
