@@ -36,7 +36,7 @@ func goodSubscriber(t *testing.T, ts *testServer, ch string) (check func()) {
 	return func() {
 		t.Helper()
 		seq++
-		data := chatData(1<<10, seq)
+		data := server.ChatData(1<<10, seq)
 		pub := wstest.Dial(t, ts.addr).Upgrade()
 		pub.SendJSON(jsonOp("pub", ch, nil, json.RawMessage(data)))
 		compressed, m := nextJSONMsg(t, good)

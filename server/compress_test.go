@@ -60,7 +60,7 @@ func TestDeflateGorilla(t *testing.T) {
 			t.Fatalf("the ack came compressed: %q", p)
 		}
 
-		big := chatData(1<<10, 1)
+		big := server.ChatData(1<<10, 1)
 		before := ts.srv.Stats()
 		must(t, g.WriteJSON(map[string]any{"op": "pub", "ch": "room", "id": 2, "data": json.RawMessage(big)}))
 		var got [2]map[string]any // the pub's ack and the msg, in either order (loop and worker write them)
@@ -161,7 +161,7 @@ func TestDeflateOncePerEncoding(t *testing.T) {
 	before := ts.srv.Stats().Compressions
 	pub := wstest.Dial(t, ts.addr).Upgrade()
 	for i := range 3 {
-		pub.SendJSON(jsonOp("pub", "wide", nil, json.RawMessage(chatData(1<<10, uint64(i)))))
+		pub.SendJSON(jsonOp("pub", "wide", nil, json.RawMessage(server.ChatData(1<<10, uint64(i)))))
 	}
 	for i := 1; i <= 3; i++ {
 		_, want := nextPlain(t, pj[0])
@@ -214,7 +214,7 @@ func TestDeflateOff(t *testing.T) {
 	c.SendJSON(jsonOp("sub", "off", 1, nil))
 	expectKV(t, c.NextJSON(), "op", "ack")
 	pub := wstest.Dial(t, ts.addr).Upgrade()
-	pub.SendJSON(jsonOp("pub", "off", nil, json.RawMessage(chatData(2<<10, 3))))
+	pub.SendJSON(jsonOp("pub", "off", nil, json.RawMessage(server.ChatData(2<<10, 3))))
 	if compressed, _ := nextPlain(t, c); compressed {
 		t.Fatal("compressed with -compress off")
 	}
