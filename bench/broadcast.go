@@ -19,6 +19,7 @@ type pubsubRun struct {
 	subs, channels, pubs, count int
 	prefix                      string
 	trackSeqs                   bool // broadcast: time until the last subscriber got each publish
+	deflate                     bool // subscribers offer permessage-deflate
 }
 
 type pubsubOut struct {
@@ -32,10 +33,12 @@ type pubsubOut struct {
 	userCPU   float64  // of which user space (utime)
 	split     cpuSplit // CPU seconds of server, workers and this process during the publish phase
 	st        worker.WStats
+	wire      int64 // bytes the subscribers read during the publish phase (compressed as they came)
+	inflated  int64 // of the frames they read, compressed ones
 }
 
 func (ps pubsubRun) run(ctx context.Context, o *Opts, s *session, r *Result) (*pubsubOut, error) {
-	st, err := s.dial(ctx, o, ps.subs, worker.Cmd{Prefix: ps.prefix, Channels: ps.channels})
+	st, err := s.dial(ctx, o, ps.subs, worker.Cmd{Prefix: ps.prefix, Channels: ps.channels, Deflate: ps.deflate})
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +139,7 @@ wait:
 	out.cpu = c1.CPU - c0.CPU
 	out.userCPU = c1.UserCPU - c0.UserCPU
 	out.received = stN.Msgs - st0.Msgs
+	out.wire, out.inflated = stN.Bytes-st0.Bytes, stN.Compressed-st0.Compressed
 	out.published = stN.Published - st0.Published
 	out.st = stN
 	evs, err := s.fl.Each(ctx, func(int, *worker.Proc) (worker.Cmd, bool) { return worker.Cmd{Op: "hist"}, true })
@@ -175,6 +179,13 @@ func (out *pubsubOut) report(r *Result, o *Opts) {
 		user = out.userCPU * 1e6 / float64(out.received)
 	}
 	r.addf("server CPU", "%.3f s = %.2f µs per delivery (user space %.2f µs, kernel %.2f µs)", out.cpu, per, user, per-user)
+	wire := 0.0
+	if out.received > 0 {
+		wire = float64(out.wire) / float64(out.received)
+	}
+	r.addf("on the wire", "%d bytes to subscribers = %.0f B per delivery (%d frames compressed; %d connections negotiated permessage-deflate)", out.wire, wire, out.inflated, out.st.Deflated)
+	r.Figures["wire_bytes_per_delivery"] = wire
+	r.Figures["compressed_frames"] = float64(out.inflated)
 	r.Figures["user_cpu_us_per_delivery"] = user
 	r.Latency = summarize(out.hist)
 	r.Figures["deliveries_per_s"] = float64(out.received) / el
@@ -184,8 +195,9 @@ func (out *pubsubOut) report(r *Result, o *Opts) {
 	r.Figures["published"] = float64(out.published)
 }
 
-// RunBroadcast: N subscribers on one channel, R publishes of P bytes.
-func RunBroadcast(ctx context.Context, o *Opts) (*Result, error) {
+// broadcastOnce: N subscribers on one channel, R publishes of P bytes;
+// with deflate every subscriber offers permessage-deflate.
+func broadcastOnce(ctx context.Context, o *Opts, deflate bool) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	s, err := o.open(ctx, o.N+1, o.prog())
@@ -195,7 +207,7 @@ func RunBroadcast(ctx context.Context, o *Opts) (*Result, error) {
 	defer s.close()
 	r := newResult("broadcast", o.N)
 	r.note(s.t.Note)
-	out, err := pubsubRun{subs: o.N, channels: 1, pubs: 1, count: o.Publishes, prefix: "bc", trackSeqs: true}.run(ctx, o, s, r)
+	out, err := pubsubRun{subs: o.N, channels: 1, pubs: 1, count: o.Publishes, prefix: "bc", trackSeqs: true, deflate: deflate}.run(ctx, o, s, r)
 	if err != nil {
 		return nil, err
 	}

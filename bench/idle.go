@@ -36,11 +36,11 @@ func idleOnce(ctx context.Context, o *Opts, n int, r *Result) (plan.IdlePoint, e
 			r.Mem = append(r.Mem, MemPoint{Conns: st.Open, RSS: sm.RSS, Kernel: kernelDelta(base, sm), Heap: sm.Heap})
 		}
 	}
-	var sub worker.Cmd
+	sub := worker.Cmd{Deflate: o.Compress}
 	if o.IdleSub {
 		// One channel for all: the connection's own cost after one
 		// message each way (sub in, ack out), not a channel's.
-		sub = worker.Cmd{Prefix: "idle", Channels: 1}
+		sub.Prefix, sub.Channels = "idle", 1
 	}
 	st, err := s.dial(ctx, o, n, sub, tick)
 	if err != nil {
@@ -48,6 +48,9 @@ func idleOnce(ctx context.Context, o *Opts, n int, r *Result) (plan.IdlePoint, e
 	}
 	if st.Open < int64(n) {
 		return pt, fmt.Errorf("idle: only %d of %d connections open (%d failed, %d rejected)", st.Open, n, st.ConnFail+st.DialErr, st.Rejected)
+	}
+	if o.Compress {
+		r.note(fmt.Sprintf("N=%d: %d of %d connections negotiated permessage-deflate", n, st.Deflated, n))
 	}
 	if o.IdleSub {
 		ack, err := waitSubacks(ctx, s.fl, 0, n, s.prog)

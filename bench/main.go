@@ -168,6 +168,7 @@ func ParseBenchArgs(scen string, args []string, stderr io.Writer) (*Opts, error)
 	fs.IntVar(&o.Channels, "channels", 100, "fanin/resume: channels")
 	fs.IntVar(&o.Publishers, "publishers", 100, "fanin: publishers")
 	fs.Float64Var(&o.Fraction, "fraction", 0.2, "storm/resume: fraction of N dropped at once")
+	fs.BoolVar(&o.Compress, "compress", false, "broadcast: run plain, then with every subscriber offering permessage-deflate, and report both; idle: every connection offers it")
 	fs.StringVar(&o.Out, "out", "", "write the result as JSON to this file")
 	fs.StringVar(&o.Chart, "chart", "", "write a chart (self-contained SVG) to this file")
 	fs.StringVar(&o.Profile, "profile", "", "idle: write the profile plan reads (e.g. "+plan.DefaultProfile+"); broadcast/floor: merge figures into it")
@@ -231,6 +232,9 @@ func ParseBenchArgs(scen string, args []string, stderr io.Writer) (*Opts, error)
 		return nil, fmt.Errorf("-publishers must be >= 1, got %d", o.Publishers)
 	case o.Fraction <= 0 || o.Fraction > 1:
 		return nil, fmt.Errorf("-fraction must be in (0, 1], got %v", o.Fraction)
+	}
+	if o.Compress && scen != "broadcast" && scen != "idle" {
+		return nil, errors.New("-compress is only for broadcast and idle")
 	}
 	if scen != "floor" {
 		if o.Spawn == (o.URL != "") {

@@ -33,6 +33,7 @@ type Opts struct {
 	Size       int     // data bytes per publish
 	Channels   int
 	Publishers int
+	Compress   bool          // broadcast, idle: subscribers offer permessage-deflate (compress.go)
 	Fraction   float64       // storm
 	Grace      time.Duration // pressure: the server's -close-grace (from the flags after --)
 

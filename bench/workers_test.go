@@ -233,6 +233,7 @@ func TestBenchFlagErrorsNameTheFlag(t *testing.T) {
 	f("connect", []string{"-url", "http://x"}, "-url")
 	f("connect", nil, "-spawn")
 	f("warp", nil, "warp")
+	f("connect", []string{"-spawn", "-compress"}, "-compress")
 }
 
 // children lists live (non-zombie) processes whose parent is pid.

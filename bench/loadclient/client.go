@@ -28,6 +28,7 @@ type dialCfg struct {
 	channels int
 	base     int
 	resume   bool   // subscribers track their position and resume after a cut (resume.go)
+	deflate  bool   // offer permessage-deflate (deflate.go)
 	req      []byte // the upgrade request, built once per batch
 }
 
@@ -39,6 +40,7 @@ type cconn struct {
 	open    bool // handshake done; touched only from this conn's handler calls
 	dropped atomic.Bool
 	cutting atomic.Bool // closed by a cut: hand the stream over in OnClose
+	deflate bool        // the 101 agreed to permessage-deflate
 	stream  *position   // resume subscribers: the channel position
 	buf     []byte      // incomplete handshake reply or frame tail
 }
@@ -50,7 +52,9 @@ type client struct {
 	dialled, dialErr, opened, handshakes, rejected, connFail atomic.Int64
 	open, unexpected, dropped, subacks, pubacks, errReplies  atomic.Int64
 	published, pubErr, msgs, bytesIn, pings, closes          atomic.Int64
+	deflated, compressed                                     atomic.Int64
 	pubDone                                                  atomic.Bool
+	zbuf                                                     []byte // inflated frames (deflate.go); the engine has one loop
 
 	mu    sync.Mutex
 	conns []*cconn // established subscriber/plain connections
@@ -78,16 +82,22 @@ func (cl *client) stats() *worker.WStats {
 		Subacks: cl.subacks.Load(), Pubacks: cl.pubacks.Load(), ErrReplies: cl.errReplies.Load(),
 		Published: cl.published.Load(), PubErr: cl.pubErr.Load(), Msgs: cl.msgs.Load(),
 		Bytes: cl.bytesIn.Load(), Pings: cl.pings.Load(), Closes: cl.closes.Load(), PubDone: cl.pubDone.Load(),
+		Deflated: cl.deflated.Load(), Compressed: cl.compressed.Load(),
 		Lost: cl.rs.lost.Load(), Dups: cl.rs.dups.Load(), Resumed: cl.rs.resumed.Load(), Recovered: cl.rs.recovered.Load(),
 		NotRecovered: cl.rs.notRecovered.Load(), CaughtUp: cl.rs.caughtUp.Load(),
 	}
 }
 
 // upgradeRequest is a fixed-key RFC 6455 client handshake; the key need
-// not be random for a load generator (nothing caches on it).
-func upgradeRequest(host, path string) []byte {
+// not be random for a load generator (nothing caches on it). With deflate
+// it offers permessage-deflate as browsers do.
+func upgradeRequest(host, path string, deflate bool) []byte {
+	ext := ""
+	if deflate {
+		ext = "Sec-WebSocket-Extensions: " + deflateOffer + "\r\n"
+	}
 	return []byte("GET " + path + " HTTP/1.1\r\nHost: " + host +
-		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: c3RhcmxpbmctYmVuY2gtMQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: c3RhcmxpbmctYmVuY2gtMQ==\r\nSec-WebSocket-Version: 13\r\n" + ext + "\r\n")
 }
 
 // OnOpen sends the upgrade request (or, raw, counts the connection as up).
@@ -193,6 +203,10 @@ func (cl *client) OnData(c *poller.Conn, b []byte) {
 			c.Close()
 			return
 		}
+		if cc.cfg.deflate && agreedDeflate(cc.buf[:i]) {
+			cc.deflate = true
+			cl.deflated.Add(1)
+		}
 		rest := cc.buf[i+4:]
 		cc.buf = nil
 		cl.established(cc)
@@ -242,6 +256,13 @@ func (cl *client) frames(cc *cconn, b []byte) int {
 			ws.Cipher(payload, h.Mask, 0)
 		}
 		used += h.Size + int(h.Len)
+		if h.Rsv&4 != 0 && cc.deflate {
+			var ok bool
+			if payload, ok = cl.inflate(payload, h.Op == ws.OpText); !ok {
+				cc.c.Close()
+				return len(b)
+			}
+		}
 		cl.frame(cc, h.Op, payload)
 	}
 }

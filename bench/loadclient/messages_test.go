@@ -2,6 +2,8 @@ package loadclient
 
 import (
 	"encoding/json"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,7 +13,7 @@ import (
 )
 
 // A publish frame is one masked text frame of valid JSON whose data string
-// is exactly the asked size and starts with "<seq>:<send ns>:".
+// is exactly the asked size and starts with "<seq>:<send ns>:", then words.
 func TestAppendPub(t *testing.T) {
 	for _, size := range []int{32, 64, 1000, 70000} {
 		b := appendPub(nil, "bc0", 7, 9, size, 1234567890123)
@@ -28,8 +30,15 @@ func TestAppendPub(t *testing.T) {
 		if err := json.Unmarshal(p, &m); err != nil {
 			t.Fatalf("size %d: %v in %q", size, err, p[:min(len(p), 80)])
 		}
-		if m.Op != "pub" || m.Ch != "bc0" || m.ID != 9 || len(m.Data) != size || m.Data[:17] != "7:1234567890123:x" {
+		if m.Op != "pub" || m.Ch != "bc0" || m.ID != 9 || len(m.Data) != size || m.Data[:16] != "7:1234567890123:" {
 			t.Fatalf("size %d: op %q ch %q id %d data %d bytes %q...", size, m.Op, m.Ch, m.ID, len(m.Data), m.Data[:20])
+		}
+		// The padding is words of the list (the last one may be cut).
+		pad := strings.Fields(m.Data[16:])
+		for i, w := range pad {
+			if !slices.Contains(padWords, w) && (i < len(pad)-1 || !slices.ContainsFunc(padWords, func(p string) bool { return strings.HasPrefix(p, w) })) {
+				t.Fatalf("size %d: padding word %d %q is not from the list", size, i, w)
+			}
 		}
 	}
 }

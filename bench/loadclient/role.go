@@ -42,7 +42,7 @@ func (cl *client) do(eng *poller.Epoll, c *worker.Cmd) worker.Event {
 		if path == "" {
 			path = "/ws"
 		}
-		cfg := &dialCfg{raw: c.Raw, pub: c.Pub, prefix: c.Prefix, channels: c.Channels, base: c.Base, resume: c.Resume, req: upgradeRequest(c.Addr, path)}
+		cfg := &dialCfg{raw: c.Raw, pub: c.Pub, prefix: c.Prefix, channels: c.Channels, base: c.Base, resume: c.Resume, deflate: c.Deflate, req: upgradeRequest(c.Addr, path, c.Deflate)}
 		cl.cfg.Store(cfg)
 		if !c.Pub {
 			cl.mu.Lock()

@@ -37,6 +37,9 @@ type Cmd struct {
 	Channels int    `json:"channels,omitempty"`
 	Base     int    `json:"base,omitempty"`
 	Pub      bool   `json:"pub,omitempty"` // these connections publish (kept apart)
+	// Deflate: the upgrade offers permessage-deflate (as browsers do);
+	// compressed frames are inflated before they are looked at.
+	Deflate bool `json:"deflate,omitempty"`
 	// Resume: subscribers track their channel's offset and epoch; "cut"
 	// closes N of them without a close frame and dials N that subscribe
 	// with since from the cut positions; "tail" counts those behind Final;
@@ -81,9 +84,11 @@ type WStats struct {
 	ErrReplies int64  `json:"err_replies"`
 	Published  int64  `json:"published"` // pub frames written
 	PubErr     int64  `json:"pub_err"`
-	Msgs       int64  `json:"msgs"`  // msg pushes received
-	Bytes      int64  `json:"bytes"` // bytes received after the handshake
-	Pings      int64  `json:"pings"` // pings answered
+	Msgs       int64  `json:"msgs"`                 // msg pushes received
+	Bytes      int64  `json:"bytes"`                // bytes received after the handshake (on the wire: compressed if they were)
+	Deflated   int64  `json:"deflated,omitempty"`   // upgrades whose 101 agreed to permessage-deflate
+	Compressed int64  `json:"compressed,omitempty"` // frames received compressed (RSV1), inflated
+	Pings      int64  `json:"pings"`                // pings answered
 	Closes     int64  `json:"closes"`
 	PubDone    bool   `json:"pub_done"`
 	Note       string `json:"note,omitempty"`
@@ -121,6 +126,8 @@ func (s *WStats) add(o *WStats) {
 	s.PubErr += o.PubErr
 	s.Msgs += o.Msgs
 	s.Bytes += o.Bytes
+	s.Deflated += o.Deflated
+	s.Compressed += o.Compressed
 	s.Pings += o.Pings
 	s.Closes += o.Closes
 	s.Lost += o.Lost
