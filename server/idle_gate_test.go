@@ -112,7 +112,7 @@ func idleRun(t *testing.T, mode string, n int) (heapPer, rssPer float64) {
 	w := newWall()
 	ts := startServer(t, "epoll", opts{srv: func(c *server.Config) {
 		c.PingInterval = 24 * time.Hour // idle means idle: no heartbeat traffic to answer
-		if mode != "open" {
+		if strings.HasPrefix(mode, "tokens") {
 			withTokens(w)(c)
 			c.PingInterval = 24 * time.Hour
 		}
@@ -235,7 +235,10 @@ func idleDial(addr, mode string, i int, now int64, conns []net.Conn, buf []byte)
 	}
 	conns[i] = c
 	var hdr []string
-	if mode != "open" {
+	if mode == "deflate" {
+		hdr = append(hdr, "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits")
+	}
+	if strings.HasPrefix(mode, "tokens") {
 		user := fmt.Sprintf("user-%05d", i)
 		ch := map[string]any{"sub": []string{"news.*"}}
 		if mode == "tokens-own-ch" {
@@ -263,6 +266,9 @@ func idleDial(addr, mode string, i int, now int64, conns []net.Conn, buf []byte)
 	}
 	if !bytes.HasPrefix(buf[:got], []byte("HTTP/1.1 101 ")) {
 		return fmt.Errorf("answer %q", buf[:got])
+	}
+	if negotiated := bytes.Contains(buf[:got], []byte("\r\nSec-WebSocket-Extensions: permessage-deflate")); negotiated != (mode == "deflate") {
+		return fmt.Errorf("mode %s, answer %q", mode, buf[:got])
 	}
 	return nil
 }
