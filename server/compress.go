@@ -1,6 +1,10 @@
 package server
 
 import (
+	"strings"
+
+	"github.com/gobwas/ws"
+
 	"github.com/starling-ws/starling/frame"
 	"github.com/starling-ws/starling/internal/bufpool"
 	"github.com/starling-ws/starling/shard"
@@ -94,6 +98,8 @@ func (p *payload) deflated(enc frame.Enc, data []byte, ch string, off uint64) []
 	return out
 }
 
+var closeBadDeflate = frame.AppendClose(nil, ws.StatusInvalidFramePayloadData, "invalid deflate data")
+
 // CompressedMessage inflates a compressed client message (RSV1) and
 // handles it like any other (frame.DeflateHandler).
 func (ss *session) CompressedMessage(text bool, p []byte) {
@@ -106,6 +112,10 @@ func (ss *session) CompressedMessage(text bool, p []byte) {
 	out, f := frame.AppendInflate(buf[:0], p, text, limit)
 	if f != nil {
 		bufpool.Put(out)
+		if f.Code == ws.StatusInvalidFramePayloadData && strings.HasPrefix(f.Reason, "invalid deflate") {
+			s.failWith(ss, uint16(f.Code), closeBadDeflate) // not the prebuilt 1007's "invalid utf-8"
+			return
+		}
 		s.fail(ss, uint16(f.Code), f.Reason)
 		return
 	}

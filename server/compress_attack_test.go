@@ -74,15 +74,16 @@ func TestDeflateMalformed(t *testing.T) {
 			name   string
 			frames [][]byte
 			code   ws.StatusCode
+			reason string // if set, the close frame's reason
 		}{
-			{"rsv1 on ping", [][]byte{clientFrame(ws.OpPing, true, true, []byte("x"))}, ws.StatusProtocolError},
-			{"rsv1 on close", [][]byte{clientFrame(ws.OpClose, true, true, []byte{3, 232})}, ws.StatusProtocolError},
-			{"rsv1 on continuation", [][]byte{clientFrame(ws.OpText, false, true, z[:3]), clientFrame(ws.OpContinuation, true, true, z[3:])}, ws.StatusProtocolError},
-			{"rsv2", [][]byte{func() []byte { f := clientFrame(ws.OpText, true, false, text); f[0] |= 0x20; return f }()}, ws.StatusProtocolError},
-			{"bad deflate data", [][]byte{clientFrame(ws.OpText, true, true, []byte{0xff, 0xff, 0xff, 0xff})}, ws.StatusInvalidFramePayloadData},
-			{"truncated deflate data", [][]byte{clientFrame(ws.OpText, true, true, z[:len(z)/2])}, ws.StatusInvalidFramePayloadData},
-			{"invalid utf-8 inside", [][]byte{clientFrame(ws.OpText, true, true, deflateStd(t, []byte("\xff\xfe")))}, ws.StatusInvalidFramePayloadData},
-			{"1 KiB bomb (1 MiB out, -max-message 64 KiB)", [][]byte{clientFrame(ws.OpBinary, true, true, kib)}, ws.StatusMessageTooBig},
+			{"rsv1 on ping", [][]byte{clientFrame(ws.OpPing, true, true, []byte("x"))}, ws.StatusProtocolError, ""},
+			{"rsv1 on close", [][]byte{clientFrame(ws.OpClose, true, true, []byte{3, 232})}, ws.StatusProtocolError, ""},
+			{"rsv1 on continuation", [][]byte{clientFrame(ws.OpText, false, true, z[:3]), clientFrame(ws.OpContinuation, true, true, z[3:])}, ws.StatusProtocolError, ""},
+			{"rsv2", [][]byte{func() []byte { f := clientFrame(ws.OpText, true, false, text); f[0] |= 0x20; return f }()}, ws.StatusProtocolError, ""},
+			{"bad deflate data", [][]byte{clientFrame(ws.OpText, true, true, []byte{0xff, 0xff, 0xff, 0xff})}, ws.StatusInvalidFramePayloadData, "invalid deflate data"},
+			{"truncated deflate data", [][]byte{clientFrame(ws.OpText, true, true, z[:len(z)/2])}, ws.StatusInvalidFramePayloadData, "invalid deflate data"},
+			{"invalid utf-8 inside", [][]byte{clientFrame(ws.OpText, true, true, deflateStd(t, []byte("\xff\xfe")))}, ws.StatusInvalidFramePayloadData, "invalid utf-8"},
+			{"1 KiB bomb (1 MiB out, -max-message 64 KiB)", [][]byte{clientFrame(ws.OpBinary, true, true, kib)}, ws.StatusMessageTooBig, ""},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				cl, ext := dialDeflate(t, ts.addr, "permessage-deflate")
@@ -91,6 +92,15 @@ func TestDeflateMalformed(t *testing.T) {
 				}
 				for _, f := range c.frames {
 					cl.Write(f)
+				}
+				if c.reason != "" {
+					h, p := cl.Next()
+					if code, reason := ws.ParseCloseFrameData(p); h.OpCode != ws.OpClose || code != c.code || reason != c.reason {
+						t.Fatalf("got %v %d %q, want close %d %q", h.OpCode, code, reason, c.code, c.reason)
+					}
+					cl.Send(ws.OpClose, true, p[:2])
+					cl.ExpectEOF()
+					return
 				}
 				cl.ExpectClose(c.code)
 			})

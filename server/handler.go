@@ -96,10 +96,15 @@ func (s *Server) feed(ss *session, b []byte) {
 
 // fail sends a close frame for a protocol failure and waits for the peer.
 func (s *Server) fail(ss *session, code uint16, reason string) {
+	s.failWith(ss, code, closeFrame(code, reason))
+}
+
+// failWith is fail with the close frame given (shared, never modified).
+func (s *Server) failWith(ss *session, code uint16, close []byte) {
 	if !ss.closeFrom(stOpen, code, ByServer) {
 		return
 	}
-	ss.pc.CloseAfter(closeFrame(code, reason))
+	ss.pc.CloseAfter(close)
 	s.armGrace(ss)
 }
 
