@@ -60,8 +60,9 @@ func testHub(tb testing.TB, hist shard.HistoryConfig) *shard.Hub {
 }
 
 // BenchmarkDeflateBroadcast10k: one ~1 KiB JSON chat publish to 10,000
-// subscribers, all plain or all compressed. Per op one publish, waited for
-// with Flush. Reports CPU per delivery (ns/delivery), bytes written per
+// subscribers, all plain, all compressed, or all compressed with the
+// publish under -compress-min (declined: they share the plain frame). Per
+// op one publish, waited for with Flush. Reports CPU per delivery (ns/delivery), bytes written per
 // delivery (the frame) and compressions per publish, which must be 1
 // (it fails otherwise).
 //
@@ -70,22 +71,34 @@ func BenchmarkDeflateBroadcast10k(b *testing.B) {
 	const n = 10_000
 	data := chatData(1<<10, 1)
 	for _, c := range []struct {
-		name string
-		cls  shard.Class
-	}{{"plain", shard.Class(frame.JSON)}, {"compressed", shard.Class(frame.JSON) | shard.Compressed}} {
+		name     string
+		cls      shard.Class
+		declined bool // -compress-min above the data: compressed subscribers, plain frames
+	}{
+		{"plain", shard.Class(frame.JSON), false},
+		{"compressed", shard.Class(frame.JSON) | shard.Compressed, false},
+		{"declined", shard.Class(frame.JSON) | shard.Compressed, true},
+	} {
 		b.Run(c.name, func(b *testing.B) {
 			s := payloadServer()
+			if c.declined {
+				s.cfg.CompressMin = s.cfg.MaxMessage
+			}
 			h := testHub(b, shard.HistoryConfig{})
 			ch := []byte("room")
 			nullSubscribers(b, h, ch, n, c.cls)
 			h.Publish(ch, s.newPayload(data, frame.JSON)) // warm the pools and the shards' scratch
 			h.Flush()
-			frameLen := len(s.newPayload(data, frame.JSON).Frame(c.cls, "room", 2))
+			f := s.newPayload(data, frame.JSON).Frame(c.cls, "room", 2)
+			if f == nil { // declined: the plain frame goes out
+				f = s.newPayload(data, frame.JSON).Frame(c.cls&^shard.Compressed, "room", 2)
+			}
+			frameLen := len(f)
 			c0, d0 := s.st.compressions.load(), h.Stats().Deliveries
 			publishEach(b, h, s, ch, data)
 			comp, del := s.st.compressions.load()-c0, h.Stats().Deliveries-d0
 			want := uint64(0)
-			if c.cls&shard.Compressed != 0 {
+			if c.cls&shard.Compressed != 0 && !c.declined {
 				want = uint64(b.N)
 			}
 			if comp != want || del != uint64(b.N*n) {
