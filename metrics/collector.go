@@ -86,6 +86,10 @@ var (
 	dTokenExpiry    = desc("starling_token_expiry_closes_total", "Connections closed with 4401 because their token expired (no fresh auth op before exp).")
 	dClientAddrs    = desc("starling_gate_client_addresses", "Client addresses with open connections (the -max-conns-per-ip table; 0 when the cap is off).")
 	dPermSets       = desc("starling_gate_permission_sets", "Distinct permission sets held by connections (interned from token claims; includes sets awaiting their cleanup after the next GC).")
+	dDeflate        = desc("starling_deflate_negotiated_total", "Upgrades that negotiated permessage-deflate (-compress).")
+	dCompressions   = desc("starling_compressions_total", "Compressed msg frames built: at most one per publish per encoding, shared by its compressed subscribers.")
+	dCompDeclined   = desc("starling_compress_declined_total", "Compressed subscribers' msg frames left plain, per publish per encoding: data under -compress-min, or not smaller compressed.")
+	dInflations     = desc("starling_inflations_total", "Compressed client messages inflated.")
 	initiatorLabels = server.InitiatorNames
 )
 
@@ -95,7 +99,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		dPings, dSlowClosed, dOverflows, dWouldBlock, dQueued, dHeartbeat, dDeadlines, dChannels, dSubs,
 		dMemPerConn, dKernelTCP, dRSSBaseline, dReady, dDraining, dPubRefused, dFanoutQueue, dResets, dPanics,
 		dPending, dHistBytes, dHistMsgs, dHistChans, dHistDropped,
-		dAuthOK, dAuthFail, dTokenExpiry, dClientAddrs, dPermSets} {
+		dAuthOK, dAuthFail, dTokenExpiry, dClientAddrs, dPermSets,
+		dDeflate, dCompressions, dCompDeclined, dInflations} {
 		ch <- d
 	}
 }
@@ -158,6 +163,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(dSubs, float64(hs.Subscriptions))
 	counter(dPubRefused, ss.PublishesRefused, "queue")
 	counter(dPubRefused, ss.PublishesLimited, "rate")
+	counter(dDeflate, ss.DeflateNegotiated)
+	counter(dCompressions, ss.Compressions)
+	counter(dCompDeclined, ss.CompressDeclined)
+	counter(dInflations, ss.Inflations)
 	gauge(dFanoutQueue, float64(hs.QueuedBytes))
 	counter(dResets, es.Resets)
 	counter(dPanics, ss.Panics, "server")

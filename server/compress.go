@@ -20,10 +20,11 @@ import (
 //     shard worker that first needs it (Payload.Frame), from one
 //     compression of the data part per encoding with a pooled compressor
 //     (frame.AppendDeflatedPart: klauspost/compress level 5, at most
-//     frame.DeflaterBytes of state, live only while a publish is
-//     compressed, so at most one per shard worker). The msg prefix goes in front in a stored block.
-//     Data under -compress-min, or that does not shrink, declines: those
-//     subscribers share the plain frame (shard.Payload).
+//     frame.DeflaterBytes of state, in use only while a publish is
+//     compressed: one per shard worker at most, plus what the pool parks
+//     per P). The msg prefix goes in front in a stored block. Data under
+//     -compress-min, or that does not shrink, declines: those subscribers
+//     share the plain frame (shard.Payload).
 //   - In: a compressed client message is inflated into a pooled buffer
 //     with a pooled inflater (frame.AppendInflate), bounded by -max-message
 //     while inflating (1009 beyond), then handled like any message; both
@@ -34,21 +35,18 @@ import (
 //
 // History keeps whichever frames a publication's subscribers made it build
 // (plain, compressed, or both), rather than dropping the compressed one
-// and compressing again for each replay. Measured on a 1.1 KiB chat JSON
-// publish (BenchmarkHistoryFrames, medians of 5, 2 cores, 2026-12-01): a
-// retained publication is charged 2,590 B with plain subscribers only,
-// 1,900 B with compressed ones only (the plain frame is never built) and
-// 3,091 B with both, so keeping the compressed frame costs 501 B (+19%);
-// rebuilding it would cost a compression per replay, the 12-17 µs of
-// shard-worker time between a plain publish (6.6 µs) and one that also
-// builds the compressed frame (18.8-23.8 µs). Replays come in bursts after
-// a reconnect storm, exactly when the workers are busiest.
+// and compressing again for each replay: on 1 KiB chat JSON the compressed
+// frame adds about a fifth to a retained publication's charge, while a
+// rebuild would cost a shard worker a compression (about three plain
+// publishes' worth of its time) per replayed publication, and replays come
+// in bursts after a reconnect storm, when the workers are busiest. A
+// channel whose subscribers all compress never builds the plain frame.
+// Figures: BenchmarkHistoryFrames, in docs/benchmarks.md#compression.
 
-// DefaultCompressMin is -compress-min's default. Below it deflate saves
-// little on JSON: 9-10% of a 128 B data part, 18-21% of 192 B, against
-// 25-31% at 256 B and 57-61% at 1 KiB, for 4-10 µs per publish either way
-// (frame's BenchmarkDeflateSmall, chat and odds JSON, 2 cores, 2026-12-01).
-// At 256 B a publish to a single subscriber still saves 64-79 bytes.
+// DefaultCompressMin is -compress-min's default. Compressing costs a few
+// µs per publish whatever the size, and below 256 B of JSON it saves a
+// fifth of the bytes or less (frame's BenchmarkDeflateSmall, in
+// docs/benchmarks.md#compression).
 const DefaultCompressMin = 256
 
 // negotiateDeflate answers the client's permessage-deflate offers: the
