@@ -20,6 +20,11 @@
 // check; nothing per recipient. Token expiry and the auth deadline are one
 // more deadline of the connection's single wheel entry.
 //
+// permessage-deflate (compress.go) costs a connection one bit, the
+// decoder's deflate flag, which also puts its subscriptions in shard's
+// Compressed class; a publish is compressed once per encoding on a shard
+// worker, and compressors and inflaters are pooled, never per connection.
+//
 // It must never touch a socket except through *poller.Conn, never block an
 // engine goroutine, and never do per-recipient work: publishes are encoded
 // once (publish.go) and shard writes the same bytes to every subscriber.

@@ -20,7 +20,9 @@ const (
 // session is one connection's record above the engine. It is allocated once
 // per connection and holds no buffer while the connection is idle: hs is
 // non-nil only while a handshake request is split over reads, and the
-// decoder holds a pooled buffer only while a frame is incomplete.
+// decoder holds a pooled buffer only while a frame is incomplete. A
+// negotiated permessage-deflate is the decoder's deflate flag, nothing more
+// (compress.go).
 //
 // Field owners: pc, srv are set in OnOpen and never change; link belongs to
 // the hub (shard.Link). hs and dec are touched only from OnData (serialised
