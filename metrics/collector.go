@@ -72,7 +72,7 @@ var (
 	dRSSBaseline    = desc("starling_memory_baseline_bytes", "Process RSS when the server started, before any connection.")
 	dReady          = desc("starling_ready", "1 when /readyz answers 200, else 0.")
 	dDraining       = desc("starling_draining", "1 once shutdown draining has begun.")
-	dPubRefused     = desc("starling_publishes_refused_total", "Publishes refused with err 429: reason=queue (a shard's fan-out queue over its share of -max-fanout-queue), reason=rate (-max-publish-rate; reading that connection then pauses until the next second).", "reason")
+	dPubRefused     = desc("starling_publishes_refused_total", "Publishes refused with err 429: reason=queue (a shard's fan-out queue over its share of -max-fanout-queue), reason=rate (-max-publish-rate, which auth ops share, an auth op refused counting here too; reading that connection then pauses until the next second).", "reason")
 	dFanoutQueue    = desc("starling_fanout_queue_bytes", "Payload bytes of publishes queued for the shard workers now (bounded by -max-fanout-queue).")
 	dResets         = desc("starling_resets_total", "Connections reset (SO_LINGER 0) because their close grace ended with bytes still unsent: kernel send buffers freed at once.")
 	dPanics         = desc("starling_panics_total", "Panics contained (a bug): where=server (the connection closed with 1011), where=engine (a handler panic the event loop caught).", "where")
