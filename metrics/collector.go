@@ -81,6 +81,7 @@ var (
 	dHistMsgs       = desc("starling_history_messages", "Retained publications, all channels.")
 	dHistChans      = desc("starling_history_channels", "Channels with retained publications.")
 	dHistDropped    = desc("starling_history_dropped_total", "Retained publications dropped: reason=memory (to stay within -history-memory), reason=ttl (older than -history-ttl).", "reason")
+	dIdleEvicted    = desc("starling_channels_evicted_total", "Channels without subscribers (kept -history-ttl for resumes) ended early to make room for a new channel at -max-channels.")
 	dAuthOK         = desc("starling_authentications_total", "Tokens verified, in the upgrade request or an auth op.")
 	dAuthFail       = desc("starling_auth_failures_total", "Tokens refused, by the check that failed (HTTP 401 at the upgrade, close 4401 after an auth op); check=timeout: no token within -auth-timeout (4401).", "check")
 	dTokenExpiry    = desc("starling_token_expiry_closes_total", "Connections closed with 4401 because their token expired (no fresh auth op before exp).")
@@ -94,7 +95,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		dHSAccepted, dHSRejected, dCloses, dMsgsIn, dMsgsOut, dBytesIn, dBytesOut, dPublishes, dPubsFanned,
 		dPings, dSlowClosed, dOverflows, dWouldBlock, dQueued, dHeartbeat, dDeadlines, dChannels, dSubs,
 		dMemPerConn, dKernelTCP, dRSSBaseline, dReady, dDraining, dPubRefused, dFanoutQueue, dResets, dPanics,
-		dPending, dHistBytes, dHistMsgs, dHistChans, dHistDropped,
+		dPending, dHistBytes, dHistMsgs, dHistChans, dHistDropped, dIdleEvicted,
 		dAuthOK, dAuthFail, dTokenExpiry, dClientAddrs, dPermSets} {
 		ch <- d
 	}
@@ -168,6 +169,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(dHistChans, float64(hs.HistoryChannels))
 	counter(dHistDropped, hs.HistoryEvicted, "memory")
 	counter(dHistDropped, hs.HistoryExpired, "ttl")
+	counter(dIdleEvicted, hs.IdleEvicted)
 
 	if v, err := c.mem.perConn(hs.Conns); err == nil {
 		gauge(dMemPerConn, v)

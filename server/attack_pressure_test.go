@@ -167,3 +167,22 @@ func TestAttackChurnCost(t *testing.T) {
 	bystander.SendJSON(jsonOp("sub", "ok", 1, nil))
 	expectKV(t, bystander.NextJSON(), "op", "ack", "id", 1)
 }
+
+// TestAttackChurnHoldsChannelSlots: with history on, a channel outlives
+// its last subscriber by -history-ttl and counts toward -max-channels
+// meanwhile. One connection churning sub/unsub through 1,000 fresh names
+// (-max-channels 1000) must not deny new channels to everyone else: at the
+// limit, a channel without subscribers gives way (shard's evictIdle).
+func TestAttackChurnHoldsChannelSlots(t *testing.T) {
+	ts := startServer(t, "epoll", opts{manualClock: true, srv: func(c *server.Config) {
+		c.MaxChannels, c.HistorySize = 1000, 64
+	}})
+	attacker := wstest.Dial(t, ts.addr).Upgrade()
+	churn(t, attacker, 1000, func(i int) string { return fmt.Sprint("squat.", i) })
+	victim := wstest.Dial(t, ts.addr).Upgrade()
+	victim.SendJSON(jsonOp("sub", "my-room", 1, nil))
+	if m := victim.NextJSON(); m["op"] != "ack" {
+		t.Fatalf("after one connection's 1,000 sub/unsub pairs (holding no subscription), another client's sub: %v; channels %d of 1000",
+			m, ts.srv.Hub().Stats().Channels)
+	}
+}
