@@ -52,6 +52,7 @@ var badServeValues = map[string][]string{
 	"accept-burst":     {"-3", "5"},                 // 5: without -accept-rate
 	"api-addr":         {"nonsense", "127.0.0.1:0"}, // 127.0.0.1:0: without -api-key-file
 	"api-key-file":     {"/nonexistent/keys"},
+	"api-max-conns":    {"0", "x", "65537"},
 }
 
 // Every bad flag value is refused with an error that names the flag, and
