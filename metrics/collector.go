@@ -72,7 +72,7 @@ var (
 	dRSSBaseline    = desc("starling_memory_baseline_bytes", "Process RSS when the server started, before any connection.")
 	dReady          = desc("starling_ready", "1 when /readyz answers 200, else 0.")
 	dDraining       = desc("starling_draining", "1 once shutdown draining has begun.")
-	dPubRefused     = desc("starling_publishes_refused_total", "Publishes refused with err 429: reason=queue (a shard's fan-out queue over its share of -max-fanout-queue), reason=rate (-max-publish-rate; reading that connection then pauses until the next second).", "reason")
+	dPubRefused     = desc("starling_publishes_refused_total", "Publishes refused with err 429: reason=queue (a shard's fan-out queue over its share of -max-fanout-queue), reason=rate (-max-publish-rate, which auth ops share, an auth op refused counting here too; reading that connection then pauses until the next second).", "reason")
 	dFanoutQueue    = desc("starling_fanout_queue_bytes", "Payload bytes of publishes queued for the shard workers now (bounded by -max-fanout-queue).")
 	dResets         = desc("starling_resets_total", "Connections reset (SO_LINGER 0) because their close grace ended with bytes still unsent: kernel send buffers freed at once.")
 	dPanics         = desc("starling_panics_total", "Panics contained (a bug): where=server (the connection closed with 1011), where=engine (a handler panic the event loop caught).", "where")
@@ -81,6 +81,7 @@ var (
 	dHistMsgs       = desc("starling_history_messages", "Retained publications, all channels.")
 	dHistChans      = desc("starling_history_channels", "Channels with retained publications.")
 	dHistDropped    = desc("starling_history_dropped_total", "Retained publications dropped: reason=memory (to stay within -history-memory), reason=ttl (older than -history-ttl).", "reason")
+	dIdleEvicted    = desc("starling_channels_evicted_total", "Channels without subscribers (kept -history-ttl for resumes) ended early to make room for a new channel at -max-channels.")
 	dAuthOK         = desc("starling_authentications_total", "Tokens verified, in the upgrade request or an auth op.")
 	dAuthFail       = desc("starling_auth_failures_total", "Tokens refused, by the check that failed (HTTP 401 at the upgrade, close 4401 after an auth op); check=timeout: no token within -auth-timeout (4401).", "check")
 	dTokenExpiry    = desc("starling_token_expiry_closes_total", "Connections closed with 4401 because their token expired (no fresh auth op before exp).")
@@ -98,7 +99,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		dHSAccepted, dHSRejected, dCloses, dMsgsIn, dMsgsOut, dBytesIn, dBytesOut, dPublishes, dPubsFanned,
 		dPings, dSlowClosed, dOverflows, dWouldBlock, dQueued, dHeartbeat, dDeadlines, dChannels, dSubs,
 		dMemPerConn, dKernelTCP, dRSSBaseline, dReady, dDraining, dPubRefused, dFanoutQueue, dResets, dPanics,
-		dPending, dHistBytes, dHistMsgs, dHistChans, dHistDropped,
+		dPending, dHistBytes, dHistMsgs, dHistChans, dHistDropped, dIdleEvicted,
 		dAuthOK, dAuthFail, dTokenExpiry, dClientAddrs, dPermSets,
 		dDeflate, dCompressions, dCompDeclined, dInflations} {
 		ch <- d
@@ -177,6 +178,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(dHistChans, float64(hs.HistoryChannels))
 	counter(dHistDropped, hs.HistoryEvicted, "memory")
 	counter(dHistDropped, hs.HistoryExpired, "ttl")
+	counter(dIdleEvicted, hs.IdleEvicted)
 
 	if v, err := c.mem.perConn(hs.Conns); err == nil {
 		gauge(dMemPerConn, v)

@@ -20,13 +20,16 @@ const apiKey = "api-key-0123456789abcdef"
 
 // startAPI serves the HTTP API for ts's server on a loopback port, as
 // `starling serve -api-addr` does, and returns its base URL.
-func startAPI(t *testing.T, ts *testServer) string {
+func startAPI(t *testing.T, ts *testServer) string { return startAPIBody(t, ts, 4096) }
+
+// startAPIBody is startAPI with a body limit of maxBody bytes.
+func startAPIBody(t *testing.T, ts *testServer, maxBody int) string {
 	t.Helper()
 	keys, err := api.ParseKeys([]byte("# test\n" + apiKey + "\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := api.New(api.Config{Keys: keys, MaxBody: 4096, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, ts.srv)
+	h, err := api.New(api.Config{Keys: keys, MaxBody: maxBody, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, ts.srv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,9 @@ const maxAhead = 1 << 31
 // connected too).
 var authCloses [len(AuthChecks)][]byte
 
+// closeSubject closes a connection whose auth op named another user.
+var closeSubject = frame.AppendClose(nil, 4401, "token subject changed")
+
 func init() {
 	authCloses[0] = frame.AppendClose(nil, 4401, "authentication timeout")
 	for te := 1; te < len(authCloses); te++ {
@@ -64,6 +67,14 @@ func (ss *session) auth(op *frame.Op, enc frame.Enc) {
 		if err != nil {
 			check := authCheck(err)
 			s.closeAuth(ss, authCloses[check], &s.st.authFail[check])
+			return
+		}
+		// A refresh renews the token of the connection's user; it never
+		// makes the connection someone else's (issue 14): the grant's
+		// subscriptions would stay, and /api/disconnect of the first user
+		// would no longer find it.
+		if old := ss.grant.Load(); old != nil && old.User() != g.User() {
+			s.closeAuth(ss, closeSubject, &s.st.authFail[gate.TokenBadClaims])
 			return
 		}
 		s.st.authOK.add(fd, 1)

@@ -83,18 +83,7 @@ func (ss *session) Message(text bool, p []byte) {
 			ss.replyErr(enc, op.ID, CodeForbidden, "not permitted: the token's ch.pub does not cover this channel")
 			return
 		}
-		if now := s.now(); !ss.allowPublish(s.cfg.PublishRate, now) {
-			s.st.rated.add(fd, 1)
-			// Backpressure, not work per excess message: stop reading this
-			// connection until its bucket refills on the next tick (the
-			// epoll engine; the netpoll engine reads on its own). Armed
-			// before the reply leaves, so no tick the client may cause
-			// after reading it is served ahead of the arm.
-			if ss.pausedAt.CompareAndSwap(0, now) {
-				ss.pc.PauseRead()
-				s.arm(ss, now+1)
-			}
-			ss.replyErr(enc, op.ID, frame.CodeTooMany, "publish rate over -max-publish-rate")
+		if ss.overRate(fd, enc, op.ID, "publish rate over -max-publish-rate") {
 			return
 		}
 		off, code, msg := s.publish(fd, op.Ch, op.Data, enc)
@@ -117,8 +106,37 @@ func (ss *session) Message(text bool, p []byte) {
 		var buf [replyMax]byte
 		ss.reply(frame.AppendPongOp(buf[:0], enc, op.ID))
 	case frame.OpAuth:
+		// A token is verified on this loop (tens of µs for RS/ES/EdDSA):
+		// a refresh loop is bounded like a publisher, or one connection
+		// could keep its loop verifying (issue 14).
+		if s.cfg.Tokens != nil && ss.overRate(fd, enc, op.ID, "auth rate over -max-publish-rate") {
+			return
+		}
 		ss.auth(&op, enc)
 	}
+}
+
+// overRate takes a token from the connection's bucket of costly ops (pub
+// and auth, -max-publish-rate). Without one it refuses the op with err 429
+// and reports true.
+func (ss *session) overRate(fd int, enc frame.Enc, id []byte, msg string) bool {
+	s := ss.srv
+	now := s.now()
+	if ss.allowPublish(s.cfg.PublishRate, now) {
+		return false
+	}
+	s.st.rated.add(fd, 1)
+	// Backpressure, not work per excess message: stop reading this
+	// connection until its bucket refills on the next tick (the epoll
+	// engine; the netpoll engine reads on its own). Armed before the reply
+	// leaves, so no tick the client may cause after reading it is served
+	// ahead of the arm.
+	if ss.pausedAt.CompareAndSwap(0, now) {
+		ss.pc.PauseRead()
+		s.arm(ss, now+1)
+	}
+	ss.replyErr(enc, id, frame.CodeTooMany, msg)
+	return true
 }
 
 // testHookMessage, when set by a test (export_test.go), sees every op.

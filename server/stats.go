@@ -96,7 +96,7 @@ type stats struct {
 	repliesOut counter
 	publishes  counter
 	busy       counter // publishes refused: a fan-out queue was full
-	rated      counter // publishes refused: -max-publish-rate
+	rated      counter // pub and auth ops refused: -max-publish-rate
 	panics     counter // panics contained
 	slow       counter
 	heartbeat  counter // closed for heartbeat silence
@@ -124,7 +124,7 @@ type Stats struct {
 	RepliesOut        uint64
 	Publishes         uint64
 	PublishesRefused  uint64 // err 429: a fan-out queue over its bound
-	PublishesLimited  uint64 // err 429: -max-publish-rate
+	PublishesLimited  uint64 // err 429: -max-publish-rate (pub and auth ops)
 	Panics            uint64 // panics contained (a bug; connection closed with 1011)
 	SlowConsumers     uint64
 	HeartbeatTimeouts uint64

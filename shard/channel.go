@@ -154,7 +154,12 @@ func stripeOfHash(hash uint64) uint8 { return uint8(hash & (nStripes - 1)) }
 // Caller holds st.mu.
 func (h *Hub) create(st *stripe, hash uint64, ch []byte) (*channel, bool) {
 	if max := h.cfg.MaxChannels; max > 0 {
-		if h.nchan.Add(1) > int64(max) {
+		// At the limit, a channel nobody is subscribed to (kept only for
+		// resumes, -history-ttl) gives way: otherwise one client churning
+		// sub/unsub through fresh names would hold the whole table idle
+		// and refuse every other client's new channel. drop takes its
+		// count off, so this call's stands.
+		if h.nchan.Add(1) > int64(max) && !h.evictIdleAny(st, stripeOfHash(hash)) {
 			h.nchan.Add(-1)
 			return nil, false
 		}
@@ -170,6 +175,51 @@ func (h *Hub) create(st *stripe, hash uint64, ch []byte) (*channel, bool) {
 	st.tab.put(c, hash)
 	st.nchan.Add(1)
 	return c, true
+}
+
+// evictScan bounds evictIdle's walk, so that a stripe whose least recently
+// published channels all have subscribers costs a create a few steps, not
+// a scan of the stripe.
+const evictScan = 32
+
+// evictIdle ends the least recently used channel of st that has no
+// subscriber, with what it retains, and reports whether there was one
+// within evictScan steps of st's LRU head. Every idle channel is on that
+// list (history's idle), so with history off there is none: a channel
+// without subscribers is dropped at once. Caller holds st.mu.
+func (h *Hub) evictIdle(st *stripe) bool {
+	hs := st.lru.head
+	for n := 0; hs != nil && n < evictScan; n++ {
+		if c := hs.ch; !c.subscribed() {
+			h.drop(st, c)
+			h.hist.idleEvicted.Add(1)
+			return true
+		}
+		hs = hs.next
+	}
+	return false
+}
+
+// evictIdleAny is evictIdle on st, then on the other stripes whose lock is
+// free: TryLock, because the caller holds st.mu and stripes have no lock
+// order (a stripe busy now is skipped, not waited for). Caller holds st.mu;
+// i is st's index.
+func (h *Hub) evictIdleAny(st *stripe, i uint8) bool {
+	if h.evictIdle(st) {
+		return true
+	}
+	for k := 1; k < nStripes; k++ {
+		o := &h.stripes[(int(i)+k)%nStripes]
+		if !o.mu.TryLock() {
+			continue
+		}
+		ok := h.evictIdle(o)
+		o.mu.Unlock()
+		if ok {
+			return true
+		}
+	}
+	return false
 }
 
 // drop deletes c from its stripe. Caller holds st.mu; c has no member and

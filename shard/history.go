@@ -50,6 +50,9 @@ type histGlobal struct {
 	chans   atomic.Int64  // channels with a history
 	evicted atomic.Uint64 // publications dropped to stay within Memory
 	expired atomic.Uint64 // publications dropped for age (TTL)
+	// idleEvicted counts channels without subscribers ended before their
+	// TTL to make room at MaxChannels (evictIdle).
+	idleEvicted atomic.Uint64
 }
 
 func (g *histGlobal) init(c HistoryConfig) { g.cfg, g.on = c, c.Size > 0 }

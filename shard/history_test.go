@@ -321,3 +321,41 @@ func TestResumeThroughFetched(t *testing.T) {
 	h.PublishAt([]byte("x"), 30, 25, 9, seqPayload{}) // 25 never arrived here
 	joinSince(t, h, "x", &Position{15, 9}).expect(false, 30)
 }
+
+// TestReplayInsideFanout: a resuming join served at a fan-out's control
+// checkpoint (every ctlEvery+1 recipients) replays into its own scratch;
+// the members after the checkpoint still get the run's frames. (The replay
+// once built its writev list in the run's own s.bufs and left it empty:
+// every member past the checkpoint silently missed the run.)
+func TestReplayInsideFanout(t *testing.T) {
+	// One shard: the joiner's control request lands in the inbox of the
+	// worker running the fan-out.
+	h := newTestHub(t, Config{Shards: 1, History: HistoryConfig{Size: 8, TTL: 60, Memory: 1 << 20}})
+	for range 3 {
+		if _, err := h.Publish([]byte("old"), seqPayload{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, _ := h.Offset([]byte("old"))
+	// ctlEvery+1 recipients ahead of the one observed, so the checkpoint
+	// falls inside the run, before the last member.
+	for range ctlEvery + 1 {
+		subT(t, h, add(h, nullConn(), 0), "hot", 1)
+	}
+	c, r := sockConn(t, 0, false)
+	subT(t, h, add(h, c, 0), "hot", 1)
+	last := &frameReader{t: t, r: r}
+	h.Flush()
+	building, release := make(chan struct{}), make(chan struct{})
+	p := &hookPayload{f: seqPayload{}.Frame(1, "hot", 1), hook: func() { close(building); <-release }}
+	if _, err := h.Publish([]byte("hot"), p); err != nil {
+		t.Fatal(err)
+	}
+	<-building // the worker is inside the run, building its frame
+	joiner := joinSince(t, h, "old", &Position{0, old.Epoch})
+	close(release)
+	if kind, _, ch, off := last.next(); kind != 'C' || ch != 'h' || off != 1 {
+		t.Fatalf("the member after the checkpoint got %q %q off %d, want the run's frame", kind, ch, off)
+	}
+	joiner.expect(true, 3, 1, 2, 3)
+}

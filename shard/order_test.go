@@ -3,6 +3,7 @@ package shard
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"os"
 	"sync"
@@ -277,7 +278,9 @@ func TestBackpressure(t *testing.T) {
 }
 
 // TestMaxChannels: the channel limit refuses the channel that would pass
-// it, for Subscribe and (with history) Publish; leaving frees room.
+// it, for Subscribe and (with history) Publish, while every channel has
+// subscribers; a channel without subscribers (kept for resumes) gives way
+// to a new one, least recently used first.
 func TestMaxChannels(t *testing.T) {
 	clk := NewClock()
 	h := newTestHub(t, Config{Shards: 2, MaxChannels: 3, Clock: clk,
@@ -289,6 +292,16 @@ func TestMaxChannels(t *testing.T) {
 	if _, err := h.Publish([]byte("kept"), seqPayload{}); err != nil { // history makes a channel
 		t.Fatal(err)
 	}
+	// "kept" has no subscriber: the 4th channel takes its place.
+	subT(t, h, l, "c2", 0)
+	h.check(t)
+	if st := h.Stats(); st.Channels != 3 || st.IdleEvicted != 1 {
+		t.Fatalf("channels %d, idle evicted %d; want 3, 1", st.Channels, st.IdleEvicted)
+	}
+	if _, ok := h.Offset([]byte("kept")); ok {
+		t.Fatal(`"kept" still exists`)
+	}
+	// Every channel has a subscriber now: a 4th is refused, both ways.
 	l.Reserve(10)
 	if err := h.Subscribe(l, []byte("c3"), 0, nil, noAck{}); err != ErrTooManyChannels {
 		t.Fatalf("4th channel by subscribe: %v", err)
@@ -297,25 +310,78 @@ func TestMaxChannels(t *testing.T) {
 	if _, err := h.Publish([]byte("c4"), seqPayload{}); err != ErrTooManyChannels {
 		t.Fatalf("4th channel by publish: %v", err)
 	}
-	// Existing channels still take subscribers.
+	// Existing channels still take subscribers and publishes.
 	subT(t, h, add(h, nullConn(), 0), "c0", 1)
-	// A channel its last subscriber left still counts until -history-ttl
-	// has passed (it keeps its epoch for a resume meanwhile).
+	if _, err := h.Publish([]byte("c1"), seqPayload{}); err != nil {
+		t.Fatal(err)
+	}
+	// The last subscriber of c1 leaves: c1 is kept (its epoch, for a
+	// resume) until a new channel needs the room.
 	h.Unsubscribe(l, []byte("c1"), nil)
 	h.check(t)
-	l.Reserve(10)
-	if err := h.Subscribe(l, []byte("c3"), 0, nil, noAck{}); err != ErrTooManyChannels {
-		t.Fatalf("4th channel while c1 is kept: %v", err)
+	if _, ok := h.Offset([]byte("c1")); !ok {
+		t.Fatal("c1 dropped at once")
 	}
-	l.Unreserve()
-	for range 61 {
-		clk.Advance()
-	}
-	h.check(t)
 	subT(t, h, l, "c3", 0)
 	h.check(t)
-	if st := h.Stats(); st.Channels != 2 { // c0, c3: "kept" expired with c1
-		t.Fatalf("channels %d, want 2", st.Channels)
+	if _, ok := h.Offset([]byte("c1")); ok {
+		t.Fatal("c1 not evicted for c3")
+	}
+	if st := h.Stats(); st.Channels != 3 || st.IdleEvicted != 2 {
+		t.Fatalf("channels %d, idle evicted %d; want 3, 2", st.Channels, st.IdleEvicted)
+	}
+}
+
+// TestEvictIdleBounded: the search for an idle channel to evict walks at
+// most evictScan channels of the stripe's LRU list: behind that many
+// subscribed ones, an idle channel is not found and the create is refused.
+func TestEvictIdleBounded(t *testing.T) {
+	clk := NewClock()
+	const subscribed = evictScan
+	h := newTestHub(t, Config{Shards: 1, MaxChannels: subscribed + 1, Clock: clk,
+		History: HistoryConfig{Size: 4, TTL: 60, Memory: 1 << 20}})
+	// Names that all fall in one stripe.
+	var names []string
+	want := -1
+	for i := 0; len(names) < subscribed+3; i++ {
+		n := fmt.Sprint("n", i)
+		st := int(stripeOfHash(maphash.String(h.seed, n)))
+		if want < 0 {
+			want = st
+		}
+		if st == want {
+			names = append(names, n)
+		}
+	}
+	l := add(h, nullConn(), 0)
+	l.Reserve(100)
+	// evictScan subscribed channels, published first (the LRU head is the
+	// least recent), then the idle one behind them.
+	for _, n := range names[:subscribed] {
+		if err := h.Subscribe(l, []byte(n), 0, nil, noAck{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.Publish([]byte(n), seqPayload{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Advance()
+	if _, err := h.Publish([]byte(names[subscribed]), seqPayload{}); err != nil { // idle, retained, at the tail
+		t.Fatal(err)
+	}
+	h.check(t)
+	if err := h.Subscribe(l, []byte(names[subscribed+1]), 0, nil, noAck{}); err != ErrTooManyChannels {
+		t.Fatalf("idle channel %d deep found: %v", subscribed, err)
+	}
+	// n0's last subscriber leaves: n0 moves to the tail (idle, touched),
+	// which brings the first idle channel within the walk's reach.
+	h.Unsubscribe(l, []byte(names[0]), nil)
+	h.check(t)
+	if err := h.Subscribe(l, []byte(names[subscribed+1]), 0, nil, noAck{}); err != nil {
+		t.Fatalf("with an idle channel at the head: %v", err)
+	}
+	if st := h.Stats(); st.IdleEvicted != 1 {
+		t.Fatalf("idle evicted %d, want 1", st.IdleEvicted)
 	}
 }
 

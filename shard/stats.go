@@ -17,6 +17,7 @@ type Stats struct {
 	HistoryChannels int64  // channels with retained publications
 	HistoryEvicted  uint64 // publications dropped to stay within History.Memory
 	HistoryExpired  uint64 // publications dropped for age
+	IdleEvicted     uint64 // channels without subscribers ended early to make room at MaxChannels
 }
 
 // Stats reads the counters. Each counter is owned by one shard or stripe,
@@ -39,6 +40,6 @@ func (h *Hub) Stats() Stats {
 	}
 	g := &h.hist
 	st.HistoryBytes, st.HistoryMessages, st.HistoryChannels = g.bytes.Load(), g.msgs.Load(), g.chans.Load()
-	st.HistoryEvicted, st.HistoryExpired = g.evicted.Load(), g.expired.Load()
+	st.HistoryEvicted, st.HistoryExpired, st.IdleEvicted = g.evicted.Load(), g.expired.Load(), g.idleEvicted.Load()
 	return st
 }

@@ -35,9 +35,13 @@ type shard struct {
 	ctlSpare []req
 	pubSpare []item
 	bufs     [NClass][][]byte // per class, the frames of the run being written
-	slow     []*poller.Conn
-	fired    []int32
-	done     []*task
+	// rbufs holds a replay's frames. Never bufs: a join is served at a
+	// fan-out's checkpoint, and its replay would empty the run's frames
+	// for every member after it (issue 14: they silently missed the run).
+	rbufs [][]byte
+	slow  []*poller.Conn
+	fired []int32
+	done  []*task
 
 	nconns     atomic.Int64
 	nsubs      atomic.Int64

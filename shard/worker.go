@@ -206,9 +206,11 @@ func (h *Hub) send(s *shard, c *poller.Conn, b []byte) bool {
 	return false
 }
 
-// replay writes retained publications, in order, up to 16 per writev.
+// replay writes retained publications, in order, up to 16 per writev. It
+// may run inside a fan-out (a join served at a checkpoint), so it uses
+// s.rbufs, never the run's s.bufs.
 func (h *Hub) replay(s *shard, c *poller.Conn, ts []*task, cls Class) bool {
-	bufs := s.bufs[cls][:0]
+	bufs := s.rbufs[:0]
 	flush := func() bool {
 		if len(bufs) == 0 {
 			return true
@@ -232,7 +234,7 @@ func (h *Hub) replay(s *shard, c *poller.Conn, ts []*task, cls Class) bool {
 		}
 	}
 	ok := flush()
-	s.bufs[cls] = bufs
+	s.rbufs = bufs
 	return ok
 }
 

@@ -24,6 +24,7 @@ type gateFlags struct {
 	acceptRate                  float64
 	acceptBurst                 int
 	apiAddr, apiKeyFile         string
+	apiMaxConns                 int
 
 	apiKeys *api.Keys // loaded from apiKeyFile
 }
@@ -46,6 +47,7 @@ func (g *gateFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&g.acceptBurst, "accept-burst", 0, "handshakes the accept bucket lets through at once (0: one second's worth of -accept-rate)")
 	fs.StringVar(&g.apiAddr, "api-addr", "", "HTTP API for backends (publish, broadcast, disconnect, channels, info), e.g. 127.0.0.1:8081; \"\" disables")
 	fs.StringVar(&g.apiKeyFile, "api-key-file", "", "API keys, one per line (required with -api-addr)")
+	fs.IntVar(&g.apiMaxConns, "api-max-conns", 64, "API connections served at once; more wait in the listen backlog, holding no descriptor (memory: N x (16 KiB headers + -max-message body + a goroutine))")
 }
 
 // load checks the flags, reads the files they name and fills the server's
@@ -130,6 +132,8 @@ func (g *gateFlags) loadAcceptRate(c *serveConfig) error {
 
 func (g *gateFlags) loadAPI() error {
 	switch {
+	case g.apiMaxConns < 1 || g.apiMaxConns > 1<<16:
+		return fmt.Errorf("-api-max-conns must be in [1, %d], got %d", 1<<16, g.apiMaxConns)
 	case g.apiAddr == "" && g.apiKeyFile != "":
 		return errors.New("-api-key-file needs -api-addr")
 	case g.apiAddr == "":

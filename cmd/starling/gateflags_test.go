@@ -8,7 +8,9 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -68,6 +70,8 @@ func TestGateFlagFiles(t *testing.T) {
 		{[]string{"-jwt-public-key", secret}, "-jwt-public-key"},
 		{[]string{"-api-addr", "127.0.0.1:0", "-api-key-file", writeFile(t, "short-keys", []byte("short\n"))}, "-api-key-file"},
 		{[]string{"-api-addr", "127.0.0.1:0", "-api-key-file", writeFile(t, "no-keys", []byte("# none\n"))}, "-api-key-file"},
+		{[]string{"-api-addr", "127.0.0.1:0", "-api-key-file", keys, "-api-max-conns", "0"}, "-api-max-conns"},
+		{[]string{"-api-addr", "127.0.0.1:0", "-api-key-file", keys, "-api-max-conns", "65537"}, "-api-max-conns"},
 	} {
 		_, err := parseServe(bad.args)
 		if err == nil || !strings.Contains(err.Error(), bad.flag) {
@@ -111,34 +115,55 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-// serve starts the API after the server, answers on it, and stops it when
-// the drain begins; a server without a token key says it runs open, once.
-func TestServeAPILifecycle(t *testing.T) {
-	key := strings.Repeat("k", 32)
+// startServeAPI runs serve with the API on a loopback port and extra
+// flags; it returns the API's address, the log and the serve's stop.
+func startServeAPI(t *testing.T, key string, extra ...string) (addr string, logs *syncBuf, stop func() error) {
+	t.Helper()
 	keys := writeFile(t, "keys", []byte(key+"\n"))
-	cfg, err := parseServe([]string{"-addr", "127.0.0.1:0", "-admin-addr", "", "-api-addr", "127.0.0.1:0", "-api-key-file", keys, "-drain-timeout", "2s"})
+	args := append([]string{"-addr", "127.0.0.1:0", "-admin-addr", "", "-api-addr", "127.0.0.1:0", "-api-key-file", keys, "-drain-timeout", "2s"}, extra...)
+	cfg, err := parseServe(args)
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuf{}
+	logs = &syncBuf{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	cfg.server.Logger, cfg.engine.Logger = log, log
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	ready := make(chan *server.Server, 1)
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, cfg, log, ready) }()
+	stop = func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			return errors.New("serve did not stop")
+		}
+	}
 	select {
 	case <-ready:
 	case err := <-done:
+		cancel()
 		t.Fatalf("serve: %v", err)
 	case <-time.After(10 * time.Second):
+		cancel()
 		t.Fatal("serve did not start")
 	}
 	m := regexp.MustCompile(`msg="api listening" addr=(\S+)`).FindStringSubmatch(logs.String())
 	if m == nil {
+		stop()
 		t.Fatalf("no api listening line:\n%s", logs)
 	}
+	return m[1], logs, stop
+}
+
+// serve starts the API after the server, answers on it, and stops it when
+// the drain begins; a server without a token key says it runs open, once.
+func TestServeAPILifecycle(t *testing.T) {
+	key := strings.Repeat("k", 32)
+	addr, logs, stop := startServeAPI(t, key)
+	m := []string{"", addr}
 	url := "http://" + m[1] + "/api/info"
 	get := func(k string) (int, error) {
 		req, _ := http.NewRequest("GET", url, nil)
@@ -159,16 +184,50 @@ func TestServeAPILifecycle(t *testing.T) {
 	if n := strings.Count(logs.String(), "running open"); n != 1 {
 		t.Fatalf("the open-server WARN line appears %d times:\n%s", n, logs)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not stop")
+	if err := stop(); err != nil {
+		t.Fatalf("serve: %v", err)
 	}
 	if _, err := net.DialTimeout("tcp", m[1], time.Second); err == nil {
 		t.Fatal("the API still accepts after the drain")
+	}
+}
+
+// TestServeAPIMaxConns: -api-max-conns connections are served at once;
+// one more waits (in the backlog, holding no descriptor of the server's)
+// until one of them closes, then is served.
+func TestServeAPIMaxConns(t *testing.T) {
+	key := strings.Repeat("k", 32)
+	addr, _, stop := startServeAPI(t, key, "-api-max-conns", "2")
+	defer stop()
+	var idle []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		idle = append(idle, c)
+	}
+	get := func(timeout time.Duration) error {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/api/info", nil)
+		req.Header.Set("X-API-Key", key)
+		resp, err := (&http.Client{Timeout: timeout}).Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}
+	// Not served while both slots are held: a wait that ends only by the
+	// client's own timeout (a slow machine cannot make this pass wrongly).
+	if err := get(300 * time.Millisecond); err == nil {
+		t.Fatal("a third connection was served with -api-max-conns 2 held by two idle ones")
+	}
+	idle[0].Close()
+	if err := get(10 * time.Second); err != nil {
+		t.Fatalf("after one idle connection closed: %v", err)
 	}
 }

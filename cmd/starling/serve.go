@@ -21,6 +21,7 @@ import (
 	"github.com/starling-ws/starling/poller"
 	"github.com/starling-ws/starling/server"
 	"github.com/starling-ws/starling/shard"
+	"golang.org/x/net/netutil"
 )
 
 // serveConfig is everything `starling serve` is told by its flags.
@@ -256,6 +257,10 @@ func serveAPI(cfg *serveConfig, srv *server.Server, log *slog.Logger) (*http.Ser
 	if err != nil {
 		return nil, fmt.Errorf("-api-addr: %w", err)
 	}
+	// Beyond -api-max-conns, connections wait in the kernel's backlog
+	// instead of each taking a descriptor (shared with the WebSocket
+	// listener's -max-conns) and a goroutine until its header deadline.
+	ln = netutil.LimitListener(ln, cfg.gate.apiMaxConns)
 	hs := h.Server(ln.Addr().String())
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -52,6 +52,7 @@ var badServeValues = map[string][]string{
 	"accept-burst":     {"-3", "5"},                 // 5: without -accept-rate
 	"api-addr":         {"nonsense", "127.0.0.1:0"}, // 127.0.0.1:0: without -api-key-file
 	"api-key-file":     {"/nonexistent/keys"},
+	"api-max-conns":    {"0", "x", "65537"},
 	// permessage-deflate
 	"compress":     {"=maybe"},
 	"compress-min": {"-1", "x", "1MiB"}, // 1MiB: above -max-message
