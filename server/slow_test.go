@@ -31,6 +31,10 @@ func TestSlowConsumerClosedOthersUnaffected(t *testing.T) {
 			// under -race takes longer than the default grace; past the grace
 			// the server hard-closes, cutting whatever was still queued.
 			srv: func(c *server.Config) { c.CloseGrace = 2 * time.Minute },
+			// The clock stands still: on a loaded machine the run takes
+			// minutes, and the stalled client (which sends nothing) would
+			// otherwise be closed for a missed pong before it overflows.
+			manualClock: true,
 		})
 
 		// The stalled client: a tiny receive window, and it never reads.
