@@ -49,6 +49,9 @@ func idleOnce(ctx context.Context, o *Opts, n int, r *Result) (plan.IdlePoint, e
 	if st.Open < int64(n) {
 		return pt, fmt.Errorf("idle: only %d of %d connections open (%d failed, %d rejected)", st.Open, n, st.ConnFail+st.DialErr, st.Rejected)
 	}
+	if v := s.smp.metric("starling_authentications_total"); o.Tokens && v != int64(n) {
+		r.note(fmt.Sprintf("N=%d: the server verified %d tokens, not %d (starling_authentications_total; -1: no metrics)", n, v, n))
+	}
 	if o.IdleSub {
 		ack, err := waitSubacks(ctx, s.fl, 0, n, s.prog)
 		if err != nil {
@@ -134,6 +137,9 @@ func RunIdle(ctx context.Context, o *Opts) (*Result, error) {
 		ns = []int{o.N}
 	}
 	r := newResult("idle", ns[len(ns)-1])
+	if o.Tokens {
+		r.note("-tokens: every connection upgraded with a token of its own (HS256, a distinct 12-byte sub, ch * both ways), verified by the server unless noted")
+	}
 	rep := max(o.Repeat, 1)
 	if !o.Spawn {
 		rep = 1 // an attached server cannot be reset between runs
