@@ -2,6 +2,7 @@ package gate
 
 import (
 	"fmt"
+	"net/netip"
 	"runtime"
 	"testing"
 	"unsafe"
@@ -69,5 +70,34 @@ func TestGrantResidue(t *testing.T) {
 			}
 			runtime.KeepAlive(sessions)
 		})
+	}
+}
+
+// TestPerIPResidue measures what the per-address table (-max-conns-per-ip)
+// keeps per client address with open connections: its map entry and the
+// shared slot, heap after GC, for N distinct IPv4 addresses (the figure
+// moves with the map's fill between its doublings, so at three sizes).
+// starling plan uses it (plan.PerIPBytes) when -per-ip is on.
+func TestPerIPResidue(t *testing.T) {
+	if testing.Short() {
+		t.Skip("acquires ~90k addresses")
+	}
+	for _, n := range []int{4096, 19000, 65536} {
+		p, _ := NewPerIP(100, 64)
+		slots := make([]*IPSlot, n)
+		before := heapInUse()
+		for i := range slots {
+			slots[i], _ = p.Acquire(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
+		}
+		after := heapInUse()
+		per := (float64(after) - float64(before)) / float64(n)
+		t.Logf("N=%d addresses: %.1f B heap per client address (map entry and slot; sessions hold a pointer each)", n, per)
+		if per > 128 {
+			t.Errorf("N=%d: %.1f B per address, limit 128", n, per)
+		}
+		runtime.KeepAlive(slots)
+		for _, s := range slots {
+			p.Release(s)
+		}
 	}
 }

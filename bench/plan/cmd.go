@@ -34,6 +34,9 @@ func ParseArgs(args []string, stderr io.Writer) (Input, string, error) {
 	histMem := fs.String("history-memory", "128MiB", "server -history-memory")
 	fanout := fs.String("max-fanout-queue", "256MiB", "server -max-fanout-queue")
 	hsMax := fs.Int64("max-handshakes", 10000, "server -max-handshakes")
+	tokens := fs.Bool("tokens", false, "connections authenticate with tokens (adds the measured grant cost, plan.TokenBytes)")
+	ownCh := fs.Float64("tokens-own-ch", 0, "with -tokens: fraction of connections whose ch claim is their own, not shared [0, 1]")
+	perIP := fs.Bool("per-ip", false, "the server runs with -max-conns-per-ip (the per-address table: one entry per client address)")
 	profile := fs.String("profile", DefaultProfile, "profile JSON written by `starling bench idle -profile`")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: starling plan -ram SIZE [flags]\n\nHow many connections fit on a host, from figures measured by `starling bench idle`.\n\n")
@@ -117,6 +120,13 @@ func ParseArgs(args []string, stderr io.Writer) (Input, string, error) {
 		return in, "", fmt.Errorf("-max-handshakes must be >= 0, got %d", *hsMax)
 	}
 	in.MaxHandshakes = *hsMax
+	switch {
+	case *ownCh < 0 || *ownCh > 1:
+		return in, "", fmt.Errorf("-tokens-own-ch must be in [0, 1], got %v", *ownCh)
+	case *ownCh > 0 && !*tokens:
+		return in, "", errors.New("-tokens-own-ch needs -tokens")
+	}
+	in.Tokens, in.TokenOwnCh, in.PerIP = *tokens, *ownCh, *perIP
 	if *profile == "" {
 		return in, "", errors.New("-profile must name a file")
 	}
