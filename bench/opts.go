@@ -77,6 +77,10 @@ func (o *Opts) open(ctx context.Context, n int, prog *Progress) (*session, error
 		s.cleanup()
 		return nil, fmt.Errorf("workers: %w", err)
 	}
+	if err := s.giveTokens(ctx); err != nil {
+		s.close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -98,9 +102,6 @@ func (s *session) cleanup() {
 }
 
 func (s *session) dial(ctx context.Context, o *Opts, n int, tmpl worker.Cmd, tick ...func(worker.WStats)) (worker.WStats, error) {
-	if tmpl.Token == nil {
-		tmpl.Token = s.token
-	}
 	return dialFleet(ctx, s.fl, s.t.Addr, s.t.Path, n, o.Rate, tmpl, s.prog, tick...)
 }
 

@@ -71,11 +71,6 @@ func startDials(ctx context.Context, fl *worker.Fleet, addr, path string, n int,
 	_, err := fl.Each(ctx, func(i int, p *worker.Proc) (worker.Cmd, bool) {
 		c := tmpl
 		c.Op, c.Addr, c.Path, c.LAddrs, c.N, c.Rate, c.Base = "dial", addr, path, p.LAddrs, parts[i], rate/k, bases[i]
-		if tmpl.Token != nil {
-			t := *tmpl.Token
-			t.SubPrefix = fmt.Sprintf("w%03d-", p.Index)
-			c.Token = &t
-		}
 		return c, parts[i] > 0
 	})
 	return err

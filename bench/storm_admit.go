@@ -47,7 +47,7 @@ func admissionStorm(ctx context.Context, o *Opts, s *session, r *Result, start t
 	}
 
 	// The subscribers, then the publisher: one retrying dial at a time.
-	sub := worker.Cmd{Prefix: "storm", Channels: 1, RetryUntil: until, Token: s.token}
+	sub := worker.Cmd{Prefix: "storm", Channels: 1, RetryUntil: until}
 	if err := startDials(ctx, s.fl, s.t.Addr, s.t.Path, o.N, setupRate, sub); err != nil {
 		return err
 	}
@@ -61,7 +61,7 @@ func admissionStorm(ctx context.Context, o *Opts, s *session, r *Result, start t
 	if err != nil {
 		return err
 	}
-	pub := worker.Cmd{Pub: true, Prefix: "storm", Channels: 1, RetryUntil: until, Token: s.token}
+	pub := worker.Cmd{Pub: true, Prefix: "storm", Channels: 1, RetryUntil: until}
 	if err := startDials(ctx, &worker.Fleet{Procs: s.fl.Procs[:1]}, s.t.Addr, s.t.Path, 1, 0, pub); err != nil {
 		return err
 	}
@@ -97,7 +97,7 @@ func admissionStorm(ctx context.Context, o *Opts, s *session, r *Result, start t
 	c0, _ := s.smp.Take()
 	x0 := procstat.ListenCounters()
 	tS := time.Now()
-	if err := startDials(ctx, s.fl, s.t.Addr, s.t.Path, o.StormM, 0, worker.Cmd{RetryUntil: until, Token: s.token}); err != nil {
+	if err := startDials(ctx, s.fl, s.t.Addr, s.t.Path, o.StormM, 0, worker.Cmd{RetryUntil: until}); err != nil {
 		return err
 	}
 	// Leave 15 s of the cap for the stream's tail and the accounts.

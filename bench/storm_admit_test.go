@@ -16,7 +16,7 @@ import (
 // report counts the refusals and their one Retry-After value.
 func TestAdmissionStormAgainstTestServer(t *testing.T) {
 	srv := startWS(t)
-	srv.refuseOdd = true
+	srv.refuseOdd.Store(true)
 	o := &Opts{N: 60, StormM: 120, Rate: 0, PerWorker: 100, Duration: 4 * time.Second, Timeout: 40 * time.Second, PubRate: 50, Size: 64}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -54,4 +55,22 @@ func (s *session) tokens(o *Opts) ([]string, error) {
 		return nil, nil
 	}
 	return []string{"-jwt-secret-file", path}, nil
+}
+
+// giveTokens tells every worker to sign a token for each connection it
+// dials from now on, the sub prefixed with the worker's index so that
+// every connection of the run has a sub of its own.
+func (s *session) giveTokens(ctx context.Context) error {
+	if s.token == nil {
+		return nil
+	}
+	_, err := s.fl.Each(ctx, func(i int, p *worker.Proc) (worker.Cmd, bool) {
+		t := *s.token
+		t.SubPrefix = fmt.Sprintf("w%03d-", p.Index)
+		return worker.Cmd{Op: "token", Token: &t}, true
+	})
+	if err != nil {
+		return fmt.Errorf("-tokens: %w", err)
+	}
+	return nil
 }

@@ -65,9 +65,10 @@ type wsServer struct {
 	remote sync.Map // source IPs seen
 	// refuseOdd: every other upgrade request is answered 503 with
 	// Retry-After: 1 (an accept-rate stand-in); refused counts them.
-	refuseOdd bool
+	refuseOdd atomic.Bool
 	upgrades  atomic.Int64
 	refused   atomic.Int64
+	bearers   sync.Map // Authorization header values seen on upgrades
 }
 
 func startWS(t *testing.T) *wsServer {
@@ -97,7 +98,7 @@ func (s *wsServer) write(c net.Conn, p []byte) {
 
 func (s *wsServer) serve(c net.Conn) {
 	defer c.Close()
-	if s.refuseOdd && s.upgrades.Add(1)%2 == 1 {
+	if s.refuseOdd.Load() && s.upgrades.Add(1)%2 == 1 {
 		br := bufio.NewReader(c)
 		for {
 			line, err := br.ReadString('\n')
@@ -112,7 +113,13 @@ func (s *wsServer) serve(c net.Conn) {
 		io.WriteString(c, "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n")
 		return
 	}
-	if _, err := ws.Upgrade(c); err != nil {
+	up := ws.Upgrader{OnHeader: func(k, v []byte) error {
+		if strings.EqualFold(string(k), "Authorization") {
+			s.bearers.Store(string(v), true)
+		}
+		return nil
+	}}
+	if _, err := up.Upgrade(c); err != nil {
 		return
 	}
 	s.remote.Store(strings.Split(c.RemoteAddr().String(), ":")[0], true)

@@ -74,10 +74,11 @@ type client struct {
 	cutQ    []*position    // cut positions waiting for a replacement; under mu
 	subCfg  *dialCfg       // the last subscriber dial; under mu
 	cutWait atomic.Int64   // cut connections whose OnClose has not run yet
+	cutAt   atomic.Int64   // unix ns of the last cut
 
-	adm   admission     // retrying dials (admission.go)
-	eng   *poller.Epoll // for redials; set before the first command
-	cutAt atomic.Int64  // unix ns of the last cut
+	adm   admission                        // retrying dials (admission.go)
+	eng   *poller.Epoll                    // for redials; set before the first command
+	token atomic.Pointer[worker.TokenSpec] // set by the token command: every later dial signs with it
 }
 
 func newClient() *client { return &client{hist: worker.NewHist(), recHist: worker.NewHist()} }

@@ -44,7 +44,7 @@ func (cl *client) do(eng *poller.Epoll, c *worker.Cmd) worker.Event {
 		if path == "" {
 			path = "/ws"
 		}
-		cfg := &dialCfg{raw: c.Raw, pub: c.Pub, prefix: c.Prefix, channels: c.Channels, base: c.Base, resume: c.Resume, req: upgradeRequest(c.Addr, path), token: c.Token,
+		cfg := &dialCfg{raw: c.Raw, pub: c.Pub, prefix: c.Prefix, channels: c.Channels, base: c.Base, resume: c.Resume, req: upgradeRequest(c.Addr, path), token: cl.token.Load(),
 			retryUntil: c.RetryUntil, addr: c.Addr, laddrs: laddrs(c)}
 		cl.cfg.Store(cfg)
 		if !c.Pub {
@@ -87,6 +87,9 @@ func (cl *client) do(eng *poller.Epoll, c *worker.Cmd) worker.Event {
 		cl.last = make([]int64, c.Seqs)
 		cl.got = make([]int32, c.Seqs)
 		cl.mu.Unlock()
+		return worker.Event{Ev: "ok"}
+	case "token":
+		cl.token.Store(c.Token)
 		return worker.Event{Ev: "ok"}
 	case "swaphist":
 		return cl.swapHist()

@@ -18,7 +18,7 @@ func NewHist() *hdr.Histogram { return hdr.New(1, HistMaxMicros, 3) }
 
 // Cmd is a parent-to-worker request.
 type Cmd struct {
-	Op string `json:"op"` // dial | stats | pub | drop | cut | tail | rechist | hist | swaphist | reset | closeall | send | exit
+	Op string `json:"op"` // dial | token | stats | pub | drop | cut | tail | rechist | hist | swaphist | reset | closeall | send | exit
 
 	// dial: open N connections to Addr (host:port) from LAddr at Rate/s.
 	Addr  string `json:"addr,omitempty"`
@@ -44,8 +44,8 @@ type Cmd struct {
 	Resume bool   `json:"resume,omitempty"`
 	Final  uint64 `json:"final,omitempty"`
 
-	// Token, if set: every connection of this dial sends a token of its
-	// own in its upgrade request (Authorization: Bearer).
+	// token: from now on, every connection this worker dials sends a token
+	// of its own in its upgrade request (Authorization: Bearer).
 	Token *TokenSpec `json:"token,omitempty"`
 	// RetryUntil (Unix ns), if set: a connection of this dial refused with
 	// 503 dials again after its Retry-After, one closed before the upgrade
