@@ -52,6 +52,9 @@ func idleOnce(ctx context.Context, o *Opts, n int, r *Result) (plan.IdlePoint, e
 	if o.Compress {
 		r.note(fmt.Sprintf("N=%d: %d of %d connections negotiated permessage-deflate", n, st.Deflated, n))
 	}
+	if v := s.smp.metric("starling_authentications_total"); o.Tokens && v != int64(n) {
+		r.note(fmt.Sprintf("N=%d: the server verified %d tokens, not %d (starling_authentications_total; -1: no metrics)", n, v, n))
+	}
 	if o.IdleSub {
 		ack, err := waitSubacks(ctx, s.fl, 0, n, s.prog)
 		if err != nil {
@@ -137,6 +140,9 @@ func RunIdle(ctx context.Context, o *Opts) (*Result, error) {
 		ns = []int{o.N}
 	}
 	r := newResult("idle", ns[len(ns)-1])
+	if o.Tokens {
+		r.note("-tokens: every connection upgraded with a token of its own (HS256, a distinct 12-byte sub, ch * both ways), verified by the server unless noted")
+	}
 	rep := max(o.Repeat, 1)
 	if !o.Spawn {
 		rep = 1 // an attached server cannot be reset between runs

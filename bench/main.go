@@ -27,6 +27,8 @@ scenarios:
   broadcast  N subscribers on one channel, -publishes publishes of -size bytes; latency, deliveries/s, lost
   fanin      N subscribers over -channels channels, -publishers publishers; publishes/s and latency
   storm      drop -fraction of N at once and reconnect; time to recover, refusals, collateral
+             (-m M: M new clients at once against -accept-rate while N take a stream; admitted, 503s,
+             Retry-After spread, time to admit all, lost publishes and latency of the N)
   resume     N subscribers over -channels under a steady stream; cut -fraction at once, they resume
              with since; lost, duplicated, recovered, time to recover
   floor      N plain TCP sockets, no WebSocket: the kernel's cost per socket and per send
@@ -141,12 +143,11 @@ func ParseBenchArgs(scen string, args []string, stderr io.Writer) (*Opts, error)
 	fs := flag.NewFlagSet("bench "+scen, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := &Opts{Extra: extra}
-	for i, a := range extra { // pressure waits for the server's close grace
-		if v, ok := strings.CutPrefix(a, "-close-grace="); ok {
-			o.Grace, _ = time.ParseDuration(v)
-		} else if a == "-close-grace" && i+1 < len(extra) {
-			o.Grace, _ = time.ParseDuration(extra[i+1])
-		}
+	if v, ok := extraFlag(extra, "close-grace"); ok { // pressure waits for the server's close grace
+		o.Grace, _ = time.ParseDuration(v)
+	}
+	if v, ok := extraFlag(extra, "accept-rate"); ok { // storm -m paces its subscribers under it
+		o.AcceptRate, _ = strconv.ParseFloat(v, 64)
 	}
 	fs.IntVar(&o.N, "n", 1000, "connections (subscribers)")
 	ns := fs.String("ns", "", "idle: several counts, e.g. 1000,5000,10000,19000 (a fresh server for each)")
@@ -169,8 +170,11 @@ func ParseBenchArgs(scen string, args []string, stderr io.Writer) (*Opts, error)
 	fs.IntVar(&o.Publishers, "publishers", 100, "fanin: publishers")
 	fs.Float64Var(&o.Fraction, "fraction", 0.2, "storm/resume: fraction of N dropped at once")
 	fs.BoolVar(&o.Compress, "compress", false, "broadcast: run plain, then with every subscriber offering permessage-deflate, and report both; idle: every connection offers it")
+	fs.IntVar(&o.StormM, "m", 0, "storm: M new clients handshake at once while the N subscribers take a -pub-rate stream for -duration, retrying each 503 after its Retry-After (run the server with -accept-rate); 0: drop -fraction of N and redial instead")
 	fs.StringVar(&o.Out, "out", "", "write the result as JSON to this file")
 	fs.StringVar(&o.Chart, "chart", "", "write a chart (self-contained SVG) to this file")
+	fs.BoolVar(&o.Tokens, "tokens", false, "every connection sends a token of its own (Authorization: Bearer, HS256, a distinct sub); with -spawn the server gets the key")
+	fs.StringVar(&o.JWTSecretFile, "jwt-secret-file", "", "with -tokens: the HMAC secret file to sign with (with -url: the running server's; with -spawn: default a fresh one)")
 	fs.StringVar(&o.Profile, "profile", "", "idle: write the profile plan reads (e.g. "+plan.DefaultProfile+"); broadcast/floor: merge figures into it")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -232,6 +236,24 @@ func ParseBenchArgs(scen string, args []string, stderr io.Writer) (*Opts, error)
 		return nil, fmt.Errorf("-publishers must be >= 1, got %d", o.Publishers)
 	case o.Fraction <= 0 || o.Fraction > 1:
 		return nil, fmt.Errorf("-fraction must be in (0, 1], got %v", o.Fraction)
+	case o.StormM < 0 || o.StormM > lim:
+		return nil, fmt.Errorf("-m must be in [0, %d], got %d", lim, o.StormM)
+	case o.StormM > 0 && scen != "storm":
+		return nil, errors.New("-m is only for storm")
+	case o.StormM > 0 && o.N+o.StormM+1 > lim:
+		return nil, fmt.Errorf("-n + -m must be < %d, got %d", lim, o.N+o.StormM)
+	case o.StormM > 0 && !(o.PubRate > 0):
+		return nil, errors.New("-pub-rate must be > 0 for storm -m (a steady stream)")
+	}
+	switch {
+	case o.JWTSecretFile != "" && !o.Tokens:
+		return nil, errors.New("-jwt-secret-file needs -tokens")
+	case o.Tokens && scen == "floor":
+		return nil, errors.New("-tokens: floor opens plain TCP sockets, no WebSocket")
+	case o.Tokens && o.URL != "" && o.JWTSecretFile == "":
+		return nil, errors.New("-tokens with -url needs -jwt-secret-file (the running server's secret)")
+	case o.Tokens && o.Profile != "":
+		return nil, errors.New("-profile records the figures without tokens (plan adds the measured token cost with its -tokens)")
 	}
 	if o.Compress && scen != "broadcast" && scen != "idle" {
 		return nil, errors.New("-compress is only for broadcast and idle")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/starling-ws/starling/bench/worker"
@@ -35,7 +36,12 @@ type Opts struct {
 	Publishers int
 	Compress   bool          // broadcast, idle: subscribers offer permessage-deflate (compress.go)
 	Fraction   float64       // storm
+	StormM     int           // storm -m: new clients handshaking at once (storm_admit.go)
+	AcceptRate float64       // the server's -accept-rate, if given after -- (0: unknown)
 	Grace      time.Duration // pressure: the server's -close-grace (from the flags after --)
+
+	Tokens        bool   // every connection sends a token of its own (tokens.go)
+	JWTSecretFile string // the HMAC secret the tokens are signed with ("" with -spawn: a fresh one)
 
 	Out, Chart, Profile string
 	Stderr              io.Writer // live progress
@@ -43,27 +49,38 @@ type Opts struct {
 
 // session is a target plus the client fleet of one run.
 type session struct {
-	t    *Target
-	fl   *worker.Fleet
-	smp  *Sampler
-	prog *Progress
+	t     *Target
+	fl    *worker.Fleet
+	smp   *Sampler
+	prog  *Progress
+	token *worker.TokenSpec // nil without -tokens
+	clean func()            // removes a secret file made for the run
 }
 
 func (o *Opts) open(ctx context.Context, n int, prog *Progress) (*session, error) {
 	s := &session{prog: prog}
-	var err error
+	extra, err := s.tokens(o)
+	if err != nil {
+		return nil, err
+	}
 	if o.Spawn {
-		s.t, err = Spawn(ctx, SpawnOpts{Engine: o.Engine, PingInterval: o.PingInterval, MaxConns: n + 1000, Extra: o.Extra})
+		s.t, err = Spawn(ctx, SpawnOpts{Engine: o.Engine, PingInterval: o.PingInterval, MaxConns: n + 1000, Extra: append(extra, o.Extra...)})
 	} else {
 		s.t, err = Attach(o.URL, o.PID, o.Metrics)
 	}
 	if err != nil {
+		s.cleanup()
 		return nil, err
 	}
 	s.smp = &Sampler{PID: s.t.PID, MetricsURL: s.t.MetricsURL}
 	if s.fl, err = worker.StartFleet(ctx, n, o.PerWorker); err != nil {
 		s.t.Stop()
+		s.cleanup()
 		return nil, fmt.Errorf("workers: %w", err)
+	}
+	if err := s.giveTokens(ctx); err != nil {
+		s.close()
+		return nil, err
 	}
 	return s, nil
 }
@@ -75,6 +92,14 @@ func (s *session) close() {
 	}
 	s.fl.Stop()
 	s.t.Stop()
+	s.cleanup()
+}
+
+func (s *session) cleanup() {
+	if s.clean != nil {
+		s.clean()
+		s.clean = nil
+	}
 }
 
 func (s *session) dial(ctx context.Context, o *Opts, n int, tmpl worker.Cmd, tick ...func(worker.WStats)) (worker.WStats, error) {
@@ -82,3 +107,21 @@ func (s *session) dial(ctx context.Context, o *Opts, n int, tmpl worker.Cmd, tic
 }
 
 func (o *Opts) prog() *Progress { return NewProgress(o.Stderr) }
+
+// extraFlag finds -name (or --name) among the serve flags after --, as
+// "-name=v" or "-name v".
+func extraFlag(extra []string, name string) (string, bool) {
+	for i, a := range extra {
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		a = strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+		if v, ok := strings.CutPrefix(a, name+"="); ok {
+			return v, true
+		}
+		if a == name && i+1 < len(extra) {
+			return extra[i+1], true
+		}
+	}
+	return "", false
+}

@@ -51,6 +51,15 @@ func dialFleet(ctx context.Context, fl *worker.Fleet, addr, path string, n int, 
 	if err != nil {
 		return before, err
 	}
+	if err := startDials(ctx, fl, addr, path, n, rate, tmpl); err != nil {
+		return before, err
+	}
+	return waitOutcomes(ctx, fl, before, n, "connect", prog, tick...)
+}
+
+// startDials has the workers dial n connections (their parts of it) at
+// rate/s overall and returns once they have started.
+func startDials(ctx context.Context, fl *worker.Fleet, addr, path string, n int, rate float64, tmpl worker.Cmd) error {
 	parts := fl.Split(n)
 	k := float64(len(fl.Procs))
 	base := tmpl.Base
@@ -59,15 +68,12 @@ func dialFleet(ctx context.Context, fl *worker.Fleet, addr, path string, n int, 
 		bases[i] = base
 		base += p
 	}
-	_, err = fl.Each(ctx, func(i int, p *worker.Proc) (worker.Cmd, bool) {
+	_, err := fl.Each(ctx, func(i int, p *worker.Proc) (worker.Cmd, bool) {
 		c := tmpl
 		c.Op, c.Addr, c.Path, c.LAddrs, c.N, c.Rate, c.Base = "dial", addr, path, p.LAddrs, parts[i], rate/k, bases[i]
 		return c, parts[i] > 0
 	})
-	if err != nil {
-		return before, err
-	}
-	return waitOutcomes(ctx, fl, before, n, "connect", prog, tick...)
+	return err
 }
 
 // waitOutcomes polls until n more dials than in before have an outcome.

@@ -94,7 +94,13 @@ func (s *Sampler) Take() (Sample, error) {
 }
 
 // heap scrapes go_memstats_heap_inuse_bytes; -1 if it cannot.
-func (s *Sampler) heap() int64 {
+func (s *Sampler) heap() int64 { return s.metric("go_memstats_heap_inuse_bytes") }
+
+// metric scrapes an unlabelled gauge or counter; -1 if it cannot.
+func (s *Sampler) metric(name string) int64 {
+	if s.MetricsURL == "" {
+		return -1
+	}
 	s.client.Timeout = 2 * time.Second
 	resp, err := s.client.Get(s.MetricsURL)
 	if err != nil {
@@ -104,11 +110,11 @@ func (s *Sampler) heap() int64 {
 	if resp.StatusCode != 200 {
 		return -1
 	}
-	return metricValue(io.LimitReader(resp.Body, 8<<20), "go_memstats_heap_inuse_bytes")
+	return metricValue(io.LimitReader(resp.Body, 8<<20), name)
 }
 
-// metricValue is the value of an unlabelled gauge in Prometheus text
-// format; -1 if absent or unreadable.
+// metricValue is the value of an unlabelled gauge or counter in Prometheus
+// text format; -1 if absent or unreadable.
 func metricValue(r io.Reader, name string) int64 {
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(r)
@@ -116,10 +122,16 @@ func metricValue(r io.Reader, name string) int64 {
 		return -1
 	}
 	f := fams[name]
-	if f == nil || len(f.GetMetric()) != 1 || f.GetMetric()[0].GetGauge() == nil {
+	if f == nil || len(f.GetMetric()) != 1 {
 		return -1
 	}
-	return int64(f.GetMetric()[0].GetGauge().GetValue())
+	switch m := f.GetMetric()[0]; {
+	case m.GetGauge() != nil:
+		return int64(m.GetGauge().GetValue())
+	case m.GetCounter() != nil:
+		return int64(m.GetCounter().GetValue())
+	}
+	return -1
 }
 
 // listenTrouble describes accept-queue overflows and SYN retransmits

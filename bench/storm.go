@@ -12,8 +12,12 @@ import (
 // RunStorm holds N subscribers, drops -fraction of them at once and redials
 // them unpaced; it reports the time to recover, refused handshakes, and
 // whether the connections left alone noticed (closes, and a probe publish
-// that must reach all N afterwards).
+// that must reach all N afterwards). With -m it runs the admission storm
+// instead (runAdmission).
 func RunStorm(ctx context.Context, o *Opts) (*Result, error) {
+	if o.StormM > 0 {
+		return runAdmission(ctx, o) // the storm against -accept-rate (storm_admit.go)
+	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	if o.Fraction <= 0 || o.Fraction > 1 {

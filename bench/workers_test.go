@@ -63,6 +63,12 @@ type wsServer struct {
 	pongs  atomic.Int64
 	wmu    sync.Mutex
 	remote sync.Map // source IPs seen
+	// refuseOdd: every other upgrade request is answered 503 with
+	// Retry-After: 1 (an accept-rate stand-in); refused counts them.
+	refuseOdd atomic.Bool
+	upgrades  atomic.Int64
+	refused   atomic.Int64
+	bearers   sync.Map // Authorization header values seen on upgrades
 }
 
 func startWS(t *testing.T) *wsServer {
@@ -92,7 +98,28 @@ func (s *wsServer) write(c net.Conn, p []byte) {
 
 func (s *wsServer) serve(c net.Conn) {
 	defer c.Close()
-	if _, err := ws.Upgrade(c); err != nil {
+	if s.refuseOdd.Load() && s.upgrades.Add(1)%2 == 1 {
+		br := bufio.NewReader(c)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if line == "\r\n" {
+				break
+			}
+		}
+		s.refused.Add(1)
+		io.WriteString(c, "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n")
+		return
+	}
+	up := ws.Upgrader{OnHeader: func(k, v []byte) error {
+		if strings.EqualFold(string(k), "Authorization") {
+			s.bearers.Store(string(v), true)
+		}
+		return nil
+	}}
+	if _, err := up.Upgrade(c); err != nil {
 		return
 	}
 	s.remote.Store(strings.Split(c.RemoteAddr().String(), ":")[0], true)
@@ -234,6 +261,13 @@ func TestBenchFlagErrorsNameTheFlag(t *testing.T) {
 	f("connect", nil, "-spawn")
 	f("warp", nil, "warp")
 	f("connect", []string{"-spawn", "-compress"}, "-compress")
+	f("idle", []string{"-spawn", "-jwt-secret-file", "/tmp/x"}, "-jwt-secret-file")
+	f("idle", []string{"-url", "ws://127.0.0.1:1/ws", "-pid", "1", "-tokens"}, "-jwt-secret-file")
+	f("idle", []string{"-spawn", "-tokens", "-profile", "p.json"}, "-profile")
+	f("floor", []string{"-tokens"}, "-tokens")
+	f("broadcast", []string{"-spawn", "-m", "10"}, "-m")
+	f("storm", []string{"-spawn", "-m", "-1"}, "-m")
+	f("storm", []string{"-spawn", "-m", "10", "-pub-rate", "0"}, "-pub-rate")
 }
 
 // children lists live (non-zombie) processes whose parent is pid.

@@ -7,7 +7,7 @@
 // Everything here runs once per connection, at the handshake or at an auth
 // op, on bytes the server has already read: inputs are byte slices and
 // netip values, outputs are verdicts, addresses and small values the session
-// keeps (a Grant is three words). The one exception by design is
+// keeps (a Grant: 16 bytes and its user id, one allocation). The one exception by design is
 // Perms.CanSub/CanPub, called once per sub/pub op; they are allocation-free
 // and sub-linear in the number of patterns.
 //
@@ -20,6 +20,9 @@
 //     per-address table holds only addresses with open connections, the
 //     permission intern table only sets some live connection still points
 //     to (weak pointers); a user id is a private copy in its Grant;
+//   - leave garbage behind a common token: the fast path allocates only
+//     the grant (the garbage of a parse stays resident in an idle server,
+//     see token_fast.go);
 //   - touch a socket, read a clock it was not given (Verifier takes a Now
 //     function, admission takes now), or hold a lock across anything but a
 //     few map operations.

@@ -41,25 +41,29 @@ func NewPermTable() *PermTable {
 // ("room.*"), or "*" alone (every channel). Errors name the list and the
 // offending pattern.
 func (t *PermTable) Make(sub, pub []string) (*Perms, error) {
-	key, err := canonical(sub, pub)
+	var buf [256]byte
+	key, err := appendCanonical(buf[:0], sub, pub)
 	if err != nil {
 		return nil, err
 	}
 	return t.intern(key), nil
 }
 
-func (t *PermTable) intern(key string) *Perms {
-	switch key {
+// intern returns the set for a canonical key. A set already interned
+// costs a lookup and no allocation: the key is copied only for a new one.
+func (t *PermTable) intern(k []byte) *Perms {
+	switch string(k) {
 	case "|":
 		return Nothing
 	case "*|*":
 		return Everything
 	}
 	t.mu.Lock()
-	if p := t.m[key].Value(); p != nil {
+	if p := t.m[string(k)].Value(); p != nil {
 		t.mu.Unlock()
 		return p
 	}
+	key := string(k)
 	p := newPerms(key)
 	t.m[key] = weak.Make(p)
 	t.mu.Unlock()

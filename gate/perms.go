@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/starling-ws/starling/frame"
 )
@@ -129,41 +130,43 @@ func search(list []string, ch []byte) (int, bool) {
 // errPattern is the cause inside a TokenBadClaims refusal.
 var errPattern = errors.New("invalid channel pattern")
 
-// canonical validates both lists and returns the canonical key that
+// appendCanonical validates both lists and appends the canonical key that
 // newPerms parses: each list normalised (sorted, deduplicated, prefixes
 // covered by a shorter prefix and names covered by a prefix dropped), so
-// that equivalent claims intern to one set.
-func canonical(sub, pub []string) (string, error) {
-	var b strings.Builder
-	if err := appendList(&b, sub); err != nil {
-		return "", fmt.Errorf("ch.sub: %w", err)
+// that equivalent claims intern to one set. It appends to the caller's
+// buffer so that a set already interned costs no allocation (Make).
+func appendCanonical(dst []byte, sub, pub []string) ([]byte, error) {
+	dst, err := appendList(dst, sub)
+	if err != nil {
+		return nil, fmt.Errorf("ch.sub: %w", err)
 	}
-	b.WriteByte('|')
-	if err := appendList(&b, pub); err != nil {
-		return "", fmt.Errorf("ch.pub: %w", err)
+	dst = append(dst, '|')
+	if dst, err = appendList(dst, pub); err != nil {
+		return nil, fmt.Errorf("ch.pub: %w", err)
 	}
-	return b.String(), nil
+	return dst, nil
 }
 
-func appendList(b *strings.Builder, pats []string) error {
+func appendList(dst []byte, pats []string) ([]byte, error) {
 	if len(pats) > MaxPatterns {
-		return fmt.Errorf("%d patterns, at most %d", len(pats), MaxPatterns)
+		return nil, fmt.Errorf("%d patterns, at most %d", len(pats), MaxPatterns)
 	}
-	var exact, prefixes []string
+	// Claims name a few patterns; these stay on the stack unless more.
+	var exactBuf, prefixBuf [8]string
+	exact, prefixes := exactBuf[:0], prefixBuf[:0]
 	for _, p := range pats {
 		switch {
 		case p == "*":
-			b.WriteByte('*')
-			return nil
+			return append(dst, '*'), nil
 		case strings.HasSuffix(p, "*"):
 			pre := p[:len(p)-1]
-			if !frame.ValidChannel([]byte(pre)) {
-				return fmt.Errorf("%w %q", errPattern, p)
+			if !validChannel(pre) {
+				return nil, fmt.Errorf("%w %q", errPattern, p)
 			}
 			prefixes = append(prefixes, pre)
 		default:
-			if !frame.ValidChannel([]byte(p)) {
-				return fmt.Errorf("%w %q", errPattern, p)
+			if !validChannel(p) {
+				return nil, fmt.Errorf("%w %q", errPattern, p)
 			}
 			exact = append(exact, p)
 		}
@@ -181,26 +184,32 @@ func appendList(b *strings.Builder, pats []string) error {
 	slices.Sort(exact)
 	exact = slices.Compact(exact)
 	ps := patternSet{pats: kept}
-	first := true
-	sep := func() {
-		if !first {
-			b.WriteByte(',')
-		}
-		first = false
-	}
+	start := len(dst)
 	for _, e := range exact {
-		if !ps.allows([]byte(e)) {
-			sep()
-			b.WriteString(e)
+		if !ps.allowsString(e) {
+			if len(dst) > start {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, e...)
 		}
 	}
 	for _, p := range kept {
-		sep()
-		b.WriteString(p)
-		b.WriteByte('*')
+		if len(dst) > start {
+			dst = append(dst, ',')
+		}
+		dst = append(append(dst, p...), '*')
 	}
-	return nil
+	return dst, nil
 }
+
+// validChannel is frame.ValidChannel on a string, without copying it.
+func validChannel(s string) bool { return frame.ValidChannel(readOnly(s)) }
+
+// allowsString is allows on a string, without copying it.
+func (s *patternSet) allowsString(ch string) bool { return s.allows(readOnly(ch)) }
+
+// readOnly is s's bytes without a copy, for callees that only read them.
+func readOnly(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // newPerms builds a set from a canonical key (made by canonical). Every
 // pattern is a substring of key.

@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -39,13 +38,23 @@ type TokenConfig struct {
 // Verifier checks tokens and turns them into Grants. It is safe for
 // concurrent use; Verify is meant to run once per connection (handshake or
 // auth op), never per message.
+//
+// Two paths decide a token. The fast path (token_fast.go) verifies the
+// common token without allocating: it answers only when it is sure, and
+// leaves everything else (any refusal but a bad signature, any claim
+// shape it does not read) to golang-jwt's parser, the library path
+// (token_lib.go), which also names the failed check. A fuzz test holds
+// the two to the same verdicts.
 type Verifier struct {
 	parser *jwt.Parser
-	secret []byte
+	keyFn  jwt.Keyfunc // keyFor, bound once (a method value per call would allocate)
+	secret any         // the []byte HMAC key, boxed once for keyFor
 	pub    crypto.PublicKey
 	algs   []string // what the configured keys allow; nothing else verifies
-	leeway int64    // whole seconds, rounded up
+	leeway int64    // whole seconds, rounded up (a grant's expiry)
+	now    func() time.Time
 	perms  *PermTable
+	fast   fastPath
 }
 
 // errAlg is returned by the key lookup for an algorithm no configured key
@@ -58,6 +67,7 @@ var errAlg = errors.New("algorithm not allowed")
 // algorithm-confusion forgery).
 func NewVerifier(cfg TokenConfig) (*Verifier, error) {
 	v := &Verifier{secret: cfg.Secret, pub: cfg.PublicKey, perms: NewPermTable()}
+	v.keyFn = v.keyFor
 	if len(cfg.Secret) > 0 {
 		if len(cfg.Secret) < MinSecret {
 			return nil, fmt.Errorf("jwt secret: %d bytes, at least %d required", len(cfg.Secret), MinSecret)
@@ -97,6 +107,8 @@ func NewVerifier(cfg TokenConfig) (*Verifier, error) {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
 	v.parser = jwt.NewParser(opts...)
+	v.now = now
+	v.fast.init(cfg)
 	return v, nil
 }
 
@@ -131,91 +143,18 @@ func (v *Verifier) Algorithms() []string { return slices.Clone(v.algs) }
 // Perms is the verifier's intern table (for metrics: Len).
 func (v *Verifier) Perms() *PermTable { return v.perms }
 
-// keyFor returns the key for the token's algorithm, by key type: the
-// secret only for HS*, the public key only for the algorithms it allows.
-func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
-	alg := t.Method.Alg()
-	if !slices.Contains(v.algs, alg) {
-		return nil, errAlg
-	}
-	if _, ok := t.Method.(*jwt.SigningMethodHMAC); ok {
-		return v.secret, nil
-	}
-	return v.pub, nil
-}
-
-// claims is the token payload: the registered claims plus ch, decoded
-// only after the signature and time checks passed.
-type claims struct {
-	jwt.RegisteredClaims
-	Ch json.RawMessage `json:"ch"`
-}
-
-type chClaim struct {
-	Sub []string `json:"sub"`
-	Pub []string `json:"pub"`
-}
-
 // Verify checks tok (the compact JWT, without "Bearer ") and returns its
-// grant. A non-nil error is always a TokenError naming the failed check.
-func (v *Verifier) Verify(tok []byte) (Grant, error) {
+// grant, allocated for the session to keep (see Grant). A non-nil error is
+// always a TokenError naming the failed check.
+func (v *Verifier) Verify(tok []byte) (*Grant, error) {
 	switch {
 	case len(tok) == 0:
-		return Grant{}, TokenMissing
+		return nil, TokenMissing
 	case len(tok) > MaxToken:
-		return Grant{}, TokenMalformed
+		return nil, TokenMalformed
 	}
-	var c claims
-	if _, err := v.parser.ParseWithClaims(string(tok), &c, v.keyFor); err != nil {
-		return Grant{}, classify(err, &c)
+	if g, err, ok := v.verifyFast(tok); ok {
+		return g, err
 	}
-	if c.ExpiresAt == nil { // WithExpirationRequired makes this unreachable
-		return Grant{}, TokenMissingExp
-	}
-	if len(c.Subject) > MaxUser {
-		return Grant{}, TokenBadClaims
-	}
-	perms := Nothing
-	if len(c.Ch) > 0 && string(c.Ch) != "null" {
-		var ch chClaim
-		if err := json.Unmarshal(c.Ch, &ch); err != nil {
-			return Grant{}, TokenBadClaims
-		}
-		var err error
-		if perms, err = v.perms.Make(ch.Sub, ch.Pub); err != nil {
-			return Grant{}, TokenBadClaims
-		}
-	}
-	return newGrant(perms, c.Subject, c.ExpiresAt.Unix()+v.leeway), nil
-}
-
-// classify maps the parser's error to the check that failed. The parser
-// checks in this order: shape, algorithm, signature, then every claim at
-// once (joined), so the claim checks are tested most-telling first. c holds
-// whatever claims were decoded: the parser reports a missing exp, iss or
-// aud alike (ErrTokenRequiredClaimMissing), so c tells which.
-func classify(err error, c *claims) TokenError {
-	var typeErr *json.UnmarshalTypeError
-	missing := errors.Is(err, jwt.ErrTokenRequiredClaimMissing)
-	switch {
-	case errors.Is(err, errAlg), errors.Is(err, jwt.ErrTokenUnverifiable):
-		return TokenAlgorithm // unknown, missing, "none", or not allowed by the keys
-	case errors.As(err, &typeErr):
-		return TokenBadClaims // well-formed JSON, a claim of the wrong type
-	case errors.Is(err, jwt.ErrTokenMalformed):
-		return TokenMalformed
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return TokenSignature
-	case missing && c.ExpiresAt == nil:
-		return TokenMissingExp
-	case errors.Is(err, jwt.ErrTokenExpired):
-		return TokenExpired
-	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-		return TokenNotYetValid
-	case errors.Is(err, jwt.ErrTokenInvalidIssuer), missing && c.Issuer == "":
-		return TokenIssuer
-	case errors.Is(err, jwt.ErrTokenInvalidAudience), missing:
-		return TokenAudience // the only other claim we require
-	}
-	return TokenBadClaims
+	return v.verifyLib(tok)
 }

@@ -38,10 +38,8 @@ func init() {
 
 // setGrant makes g the session's grant and its expiry the session's auth
 // deadline. It returns the deadline it replaced and the new one (ticks).
-func (s *Server) setGrant(ss *session, g gate.Grant) (old, at uint32) {
-	p := new(gate.Grant)
-	*p = g
-	ss.grant.Store(p)
+func (s *Server) setGrant(ss *session, g *gate.Grant) (old, at uint32) {
+	ss.grant.Store(g)
 	at = s.expTick(g.Exp())
 	return ss.authAt.Swap(at), at
 }

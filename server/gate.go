@@ -192,7 +192,7 @@ func peerAddr(fd int) (netip.Addr, error) {
 // bad one it is refused 401.
 func (s *Server) gateToken(ss *session, u *frame.Upgrade) bool {
 	if s.cfg.Tokens == nil {
-		ss.grant.Store(&openGrant)
+		ss.grant.Store(openGrant)
 		return true
 	}
 	tok, ok := gate.BearerToken(u.Authorization)

@@ -37,7 +37,7 @@ func TestGateOpsAllocs(t *testing.T) {
 	}
 	s := &Server{cfg: Defaults()}
 	authed := &session{pc: poller.NewTestConn(int(f.Fd()), 0), srv: s}
-	authed.grant.Store(&g)
+	authed.grant.Store(g)
 	fresh := &session{pc: poller.NewTestConn(int(f.Fd()), 0), srv: s}
 	for _, c := range []struct {
 		name string

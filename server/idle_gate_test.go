@@ -35,20 +35,20 @@ import (
 //
 // It is a measurement, not part of the default suite:
 //
-//	STARLING_IDLE_GATE_N=19000 go test -run '^TestIdleGateCost$' -v -timeout 30m ./server/
+//	STARLING_IDLE_GATE_N=19000 STARLING_IDLE_GATE_REPS=5 go test -run '^TestIdleGateCost$' -v -timeout 30m ./server/
 //
-// The assertion: tokens keep at most 64 B per idle connection (heap) over
-// no tokens.
+// The assertion: tokens keep at most 64 B per idle connection over no
+// tokens, heap and RSS.
 func TestIdleGateCost(t *testing.T) {
-	heap, _ := idleModes(t, "STARLING_IDLE_GATE", "open", "tokens", "tokens-own-ch")
-	dh := heap["tokens"] - heap["open"]
-	// The assertion is on the heap: what the gate keeps per connection.
-	// RSS also carries allocator fragmentation left by the verification's
-	// garbage (about 3 KB in some 50 small objects per token, parsed by
-	// golang-jwt, interleaved with the survivors of the same size
-	// classes): logged above, not asserted (see the report of issue 10).
-	if dh > 64 {
-		t.Fatalf("tokens keep %.1f B per idle connection over no tokens (heap): more than 64", dh)
+	heap, rss := idleModes(t, "STARLING_IDLE_GATE", "open", "tokens", "tokens-own-ch")
+	dh, dr := heap["tokens"]-heap["open"], rss["tokens"]-rss["open"]
+	// The issue's bound: tokens keep at most 64 B per idle connection over
+	// no tokens, on the heap (what the gate keeps: the grant with its user
+	// id) and in RSS (which also holds whatever spans the verification's
+	// garbage shares with long-lived records; the fast path leaves none,
+	// see gate/token_fast.go). RSS medians move by ~15 B between runs of 5.
+	if dh > 64 || dr > 64 {
+		t.Fatalf("tokens keep %+.1f B heap, %+.1f B RSS per idle connection over no tokens: more than 64", dh, dr)
 	}
 }
 

@@ -39,8 +39,8 @@ const (
 // atomic pointer because POST /api/disconnect reads the user id from an
 // API goroutine while an auth op may replace the grant on the event loop;
 // it is nil until the connection has authenticated, the shared openGrant
-// on a server without tokens (no allocation), and otherwise a Grant of its
-// own (24 bytes, plus the user id's exact-size copy), replaced whole by
+// on a server without tokens (no allocation), and otherwise a grant of its
+// own (one allocation: 16 bytes and the user id, 24-64 B), replaced whole by
 // each successful auth op. authAt is written by the handshake and by auth
 // ops (OnData) and read by OnTimer. ip belongs to OnData and OnClose
 // (serialised by the engine): acquired once the client address is known,

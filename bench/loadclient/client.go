@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/gobwas/ws"
@@ -30,6 +31,13 @@ type dialCfg struct {
 	resume   bool   // subscribers track their position and resume after a cut (resume.go)
 	deflate  bool   // offer permessage-deflate (deflate.go)
 	req      []byte // the upgrade request, built once per batch
+	// token, if set: each connection adds a token of its own to req (token.go)
+	token *worker.TokenSpec
+	// retrying dials (admission.go): where to dial again, and until when
+	retryUntil int64
+	addr       string
+	laddrs     []string
+	next       atomic.Int64
 }
 
 type cconn struct {
@@ -38,6 +46,7 @@ type cconn struct {
 	idx     int  // order of opening within the worker (picks the channel)
 	pos     int  // index in client.conns or client.pubs, -1 if not listed
 	open    bool // handshake done; touched only from this conn's handler calls
+	refused bool // a non-101 reply came; touched only from this conn's handler calls
 	dropped atomic.Bool
 	cutting atomic.Bool // closed by a cut: hand the stream over in OnClose
 	deflate bool        // the 101 agreed to permessage-deflate
@@ -70,6 +79,10 @@ type client struct {
 	subCfg  *dialCfg       // the last subscriber dial; under mu
 	cutWait atomic.Int64   // cut connections whose OnClose has not run yet
 	cutAt   atomic.Int64   // unix ns of the last cut
+
+	adm   admission                        // retrying dials (admission.go)
+	eng   *poller.Epoll                    // for redials; set before the first command
+	token atomic.Pointer[worker.TokenSpec] // set by the token command: every later dial signs with it
 }
 
 func newClient() *client { return &client{hist: worker.NewHist(), recHist: worker.NewHist()} }
@@ -110,7 +123,15 @@ func (cl *client) OnOpen(c *poller.Conn) {
 		cl.established(cc)
 		return
 	}
-	if err := c.WriteCopy(cfg.req); err != nil {
+	req := cfg.req
+	if cfg.token != nil {
+		var err error
+		if req, err = tokenRequest(req, cfg.token, cc.idx); err != nil {
+			c.Close() // counted as failed before the upgrade by OnClose
+			return
+		}
+	}
+	if err := c.WriteCopy(req); err != nil {
 		c.Close()
 	}
 }
@@ -145,12 +166,18 @@ func (cl *client) established(cc *cconn) {
 func (cl *client) OnClose(c *poller.Conn, err error) {
 	cc, _ := c.Ctx.(*cconn)
 	cl.closes.Add(1)
-	if cc == nil {
+	if cc == nil { // a connect that failed (no OnOpen)
 		cl.connFail.Add(1)
+		if cfg := cl.cfg.Load(); cfg != nil {
+			cl.redial(cfg, time.Second)
+		}
 		return
 	}
 	if !cc.open {
-		cl.connFail.Add(1)
+		if !cc.refused { // a refusal was counted when it came
+			cl.connFail.Add(1)
+			cl.failedBeforeUpgrade(cc)
+		}
 		return
 	}
 	cl.open.Add(-1)
@@ -193,13 +220,14 @@ func (cl *client) OnData(c *poller.Conn, b []byte) {
 		i := bytes.Index(cc.buf, crlf2)
 		if i < 0 {
 			if len(cc.buf) > 8<<10 {
+				cc.refused = true
 				cl.rejected.Add(1)
 				c.Close()
 			}
 			return
 		}
 		if !bytes.HasPrefix(cc.buf, []byte("HTTP/1.1 101")) {
-			cl.rejected.Add(1)
+			cl.refusedReply(cc)
 			c.Close()
 			return
 		}

@@ -23,6 +23,7 @@ func Main(in io.Reader, out io.Writer) int {
 		return worker.Fail(out, fmt.Errorf("worker: epoll engine: %w", err))
 	}
 	cl := newClient()
+	cl.eng = eng
 	if err := eng.Start(cl); err != nil {
 		return worker.Fail(out, fmt.Errorf("worker: start engine: %w", err))
 	}
@@ -36,13 +37,15 @@ func (cl *client) do(eng *poller.Epoll, c *worker.Cmd) worker.Event {
 	case "stats":
 		st := cl.stats()
 		st.PID = os.Getpid()
+		cl.adm.stats(st)
 		return worker.Event{Ev: "stats", Stats: st}
 	case "dial":
 		path := c.Path
 		if path == "" {
 			path = "/ws"
 		}
-		cfg := &dialCfg{raw: c.Raw, pub: c.Pub, prefix: c.Prefix, channels: c.Channels, base: c.Base, resume: c.Resume, deflate: c.Deflate, req: upgradeRequest(c.Addr, path, c.Deflate)}
+		cfg := &dialCfg{raw: c.Raw, pub: c.Pub, prefix: c.Prefix, channels: c.Channels, base: c.Base, resume: c.Resume, deflate: c.Deflate,
+			req: upgradeRequest(c.Addr, path, c.Deflate), token: cl.token.Load(), retryUntil: c.RetryUntil, addr: c.Addr, laddrs: laddrs(c)}
 		cl.cfg.Store(cfg)
 		if !c.Pub {
 			cl.mu.Lock()
@@ -85,6 +88,11 @@ func (cl *client) do(eng *poller.Epoll, c *worker.Cmd) worker.Event {
 		cl.got = make([]int32, c.Seqs)
 		cl.mu.Unlock()
 		return worker.Event{Ev: "ok"}
+	case "token":
+		cl.token.Store(c.Token)
+		return worker.Event{Ev: "ok"}
+	case "swaphist":
+		return cl.swapHist()
 	case "hist":
 		cl.mu.Lock()
 		ev := worker.Event{Ev: "hist", Hist: cl.hist.Export(), Last: append([]int64(nil), cl.last...), Got: append([]int32(nil), cl.got...)}

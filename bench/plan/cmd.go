@@ -36,6 +36,9 @@ func ParseArgs(args []string, stderr io.Writer) (Input, string, error) {
 	hsMax := fs.Int64("max-handshakes", 10000, "server -max-handshakes")
 	compress := fs.Bool("compress", true, "server -compress: count its pooled compressors and inflaters (fixed, not per connection)")
 	cores := fs.Int64("cores", 0, "GOMAXPROCS of the target, which sizes the shards and event loops (0: the profile machine's CPUs)")
+	tokens := fs.Bool("tokens", false, "connections authenticate with tokens (adds the measured grant cost, plan.TokenBytes)")
+	ownCh := fs.Float64("tokens-own-ch", 0, "with -tokens: fraction of connections whose ch claim is their own, not shared [0, 1]")
+	perIP := fs.Bool("per-ip", false, "the server runs with -max-conns-per-ip (the per-address table: one entry per client address)")
 	profile := fs.String("profile", DefaultProfile, "profile JSON written by `starling bench idle -profile`")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: starling plan -ram SIZE [flags]\n\nHow many connections fit on a host, from figures measured by `starling bench idle`.\n\n")
@@ -123,6 +126,13 @@ func ParseArgs(args []string, stderr io.Writer) (Input, string, error) {
 		return in, "", fmt.Errorf("-cores must be in [0, 4096] (0: the profile machine's), got %d", *cores)
 	}
 	in.Compress, in.Cores = *compress, *cores
+	switch {
+	case *ownCh < 0 || *ownCh > 1:
+		return in, "", fmt.Errorf("-tokens-own-ch must be in [0, 1], got %v", *ownCh)
+	case *ownCh > 0 && !*tokens:
+		return in, "", errors.New("-tokens-own-ch needs -tokens")
+	}
+	in.Tokens, in.TokenOwnCh, in.PerIP = *tokens, *ownCh, *perIP
 	if *profile == "" {
 		return in, "", errors.New("-profile must name a file")
 	}

@@ -8,5 +8,6 @@
 // runs on an operator's laptop (macOS included) against a profile measured
 // elsewhere, while the bench needs Linux, epoll and /proc. It must never
 // read /proc, open a socket, start a process, or use a per-connection figure
-// that is not in the profile (a plan is only as true as what was measured).
+// that is not in the profile (a plan is only as true as what was measured),
+// except the gate's constants (gate.go), each measured by a run it names.
 package plan

@@ -31,6 +31,10 @@ type Input struct {
 	MaxHandshakes int64   // server -max-handshakes: each may hold an 8 KiB request buffer
 	Compress      bool    // server -compress: pooled compressors and inflaters (compress.go)
 	Cores         int64   // GOMAXPROCS on the target: shards and event loops at their defaults
+
+	Tokens     bool    // connections authenticate with tokens (gate.go: TokenBytes each)
+	TokenOwnCh float64 // fraction of them whose ch claim is their own (PermSetBytes each) [0, 1]
+	PerIP      bool    // the server counts connections per client address (-max-conns-per-ip)
 }
 
 // wmemMax is the kernel's default tcp_wmem maximum: what a socket's send
@@ -53,9 +57,10 @@ type Limit struct {
 type Result struct {
 	KernelBytes   float64 // kernel part of IdleBytes (see plannedKernel)
 	SubBytes      float64 // per connection: its subscriptions (Membership x SubsPerConn)
+	GateBytes     float64 // per connection: its grant and permission set, its share of the per-address table (gate.go)
 	IdleBytes     float64 // per idle connection (profile) with its subscriptions
 	SendBuf       float64 // kernel send buffer a slow connection may pin: 2 x -sndbuf (the kernel doubles it), or wmemMax
-	FixedBytes    float64 // bounds that do not grow with connections: history, fan-out queue, handshakes, compression
+	FixedBytes    float64 // bounds that do not grow with connections: history, fan-out queue, handshakes, compression, gate
 	CompressBytes float64 // of which -compress's pooled state (compressFixed)
 	BusyBytes     float64 // per busy connection: idle + queue at bound + reassembly + kernel send buffer
 	AvgBytes      float64 // mixed by BusyFrac
@@ -89,7 +94,9 @@ func Plan(in Input, p *Profile) (Result, error) {
 	if m := p.Membership; m != nil {
 		r.SubBytes = in.SubsPerConn * (in.OwnChanFrac*m.OwnSubBytes + (1-in.OwnChanFrac)*m.SharedSubBytes)
 	}
-	r.IdleBytes = p.PerConn.TotalBytes - p.PerConn.KernelBytes + r.KernelBytes + r.SubBytes
+	gateFixed := 0.0
+	r.GateBytes, gateFixed = gateBytes(in)
+	r.IdleBytes = p.PerConn.TotalBytes - p.PerConn.KernelBytes + r.KernelBytes + r.SubBytes + r.GateBytes
 	r.SendBuf = wmemMax
 	if in.SendBuffer > 0 {
 		r.SendBuf = float64(2 * in.SendBuffer)
@@ -97,7 +104,7 @@ func Plan(in Input, p *Profile) (Result, error) {
 	r.BusyBytes = r.IdleBytes + float64(in.MaxOutbound) + float64(in.MaxMessage) + r.SendBuf
 	r.AvgBytes = r.IdleBytes*(1-in.BusyFrac) + r.BusyBytes*in.BusyFrac
 	r.CompressBytes = compressFixed(in)
-	r.FixedBytes = float64(in.HistoryMemory+in.FanoutQueue+in.MaxHandshakes*handshakeBytes) + r.CompressBytes
+	r.FixedBytes = float64(in.HistoryMemory+in.FanoutQueue+in.MaxHandshakes*handshakeBytes) + r.CompressBytes + gateFixed
 	usable := float64(in.RAM)*(1-in.Headroom) - r.FixedBytes
 	mem := int64(max(usable, 0) / r.AvgBytes)
 	r.Limits = append(r.Limits, Limit{"memory", mem, fmt.Sprintf("%s usable (RAM x %.2f - %s of fixed bounds) / %s per connection",

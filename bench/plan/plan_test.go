@@ -56,6 +56,8 @@ func TestPlanFlagErrorsNameTheFlag(t *testing.T) {
 	f([]string{"-ram", "16GiB", "-max-handshakes", "-1"}, "-max-handshakes")
 	f([]string{"-ram", "16GiB", "-cores", "-1"}, "-cores")
 	f([]string{"-ram", "16GiB", "-compress=maybe"}, "-compress")
+	f([]string{"-ram", "16GiB", "-tokens", "-tokens-own-ch", "2"}, "-tokens-own-ch")
+	f([]string{"-ram", "16GiB", "-tokens-own-ch", "0.5"}, "-tokens")
 }
 
 func TestPlanMissingProfileNamesFlag(t *testing.T) {
@@ -188,4 +190,49 @@ func TestParseBytes(t *testing.T) {
 	f("GiB", 0, false)
 	f("12XB", 0, false)
 	f("", 0, false)
+}
+
+// The gate's costs join the plan only when the operator says they apply:
+// tokens per connection (and a permission set of its own for a fraction),
+// the per-address table per connection when clients are many, or as a
+// fixed sum when their addresses are known.
+func TestPlanGate(t *testing.T) {
+	base := Input{RAM: 16 << 30, Headroom: 0.25, PingInterval: 25 * time.Second, NoFile: 1 << 40, PortRange: [2]int64{32768, 60999},
+		MaxOutbound: 256 << 10, MaxMessage: 64 << 10} // memory binds
+	plain, err := Plan(base, testProfile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name         string
+		mod          func(*Input)
+		perConn, fix float64
+	}{
+		{"tokens", func(in *Input) { in.Tokens = true }, TokenBytes, 0},
+		{"tokens, half own ch", func(in *Input) { in.Tokens, in.TokenOwnCh = true, 0.5 }, TokenBytes + PermSetBytes/2, 0},
+		{"per-ip, many clients", func(in *Input) { in.PerIP = true }, PerIPBytes, 0},
+		{"per-ip, 1000 clients", func(in *Input) { in.PerIP, in.ClientIPs = true, 1000 }, 0, 1000 * PerIPBytes},
+	}
+	for _, c := range cases {
+		in := base
+		c.mod(&in)
+		r, err := Plan(in, testProfile())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := r.IdleBytes - plain.IdleBytes; d != c.perConn || r.GateBytes != c.perConn {
+			t.Errorf("%s: idle grew by %v (gate %v), want %v", c.name, d, r.GateBytes, c.perConn)
+		}
+		if d := r.FixedBytes - plain.FixedBytes; d != c.fix {
+			t.Errorf("%s: fixed grew by %v, want %v", c.name, d, c.fix)
+		}
+		if c.perConn > 0 && r.Fit >= plain.Fit {
+			t.Errorf("%s: fits %d, not fewer than %d without the gate", c.name, r.Fit, plain.Fit)
+		}
+		var b bytes.Buffer
+		Write(&b, in, testProfile(), "p.json", r)
+		if !strings.Contains(b.String(), "gate:") {
+			t.Errorf("%s: the plan does not show the gate's share:\n%s", c.name, b.String())
+		}
+	}
 }

@@ -3,21 +3,35 @@ package plan
 import (
 	"fmt"
 	"io"
+	"strings"
 )
 
 // Write prints r for a person.
 func Write(w io.Writer, in Input, p *Profile, path string, r Result) {
 	fmt.Fprintf(w, "profile: %s (engine %s, measured at N=%d on %s, commit %s; %d CPUs, %s RAM, kernel %s)\n",
 		path, p.Engine, p.N, p.Date, p.GitCommit, p.Machine.CPUs, FmtBytes(float64(p.Machine.MemTotal)), p.Machine.Kernel)
-	fmt.Fprintf(w, "per connection: idle %s (kernel %s + user %s + %.1f subscriptions %s); busy %s (+ queue bound %s + reassembly %s + kernel send buffer %s); planned at %.1f%% busy: %s\n",
-		FmtBytes(r.IdleBytes), FmtBytes(r.KernelBytes), FmtBytes(p.PerConn.UserBytes), in.SubsPerConn, FmtBytes(r.SubBytes), FmtBytes(r.BusyBytes),
+	fmt.Fprintf(w, "per connection: idle %s (kernel %s + user %s + %.1f subscriptions %s + gate %s); busy %s (+ queue bound %s + reassembly %s + kernel send buffer %s); planned at %.1f%% busy: %s\n",
+		FmtBytes(r.IdleBytes), FmtBytes(r.KernelBytes), FmtBytes(p.PerConn.UserBytes), in.SubsPerConn, FmtBytes(r.SubBytes), FmtBytes(r.GateBytes), FmtBytes(r.BusyBytes),
 		FmtBytes(float64(in.MaxOutbound)), FmtBytes(float64(in.MaxMessage)), FmtBytes(r.SendBuf), in.BusyFrac*100, FmtBytes(r.AvgBytes))
 	fmt.Fprintf(w, "fixed bounds: %s = history %s + fan-out queue %s + %d handshakes x 8 KiB + compression %s",
 		FmtBytes(r.FixedBytes), FmtBytes(float64(in.HistoryMemory)), FmtBytes(float64(in.FanoutQueue)), in.MaxHandshakes, FmtBytes(r.CompressBytes))
 	if in.Compress {
 		fmt.Fprintf(w, " (pooled compressors and inflaters for %d cores)", max(in.Cores, 1))
 	}
+	if in.PerIP && in.ClientIPs > 0 {
+		fmt.Fprintf(w, " + %d client addresses x %d B (per-address table)", in.ClientIPs, PerIPBytes)
+	}
 	fmt.Fprintln(w)
+	if in.Tokens || in.PerIP {
+		var parts []string
+		if in.Tokens {
+			parts = append(parts, fmt.Sprintf("tokens %d B + %.0f%% with a ch claim of their own x %d B", TokenBytes, in.TokenOwnCh*100, PermSetBytes))
+		}
+		if in.PerIP && in.ClientIPs == 0 {
+			parts = append(parts, fmt.Sprintf("per-address table %d B (one client address per connection at worst)", PerIPBytes))
+		}
+		fmt.Fprintf(w, "gate: %s per connection (measured constants, bench/plan/gate.go): %s\n", FmtBytes(r.GateBytes), strings.Join(parts, "; "))
+	}
 	if p.Membership == nil {
 		fmt.Fprintf(w, "subscriptions: not counted (the profile has no membership figures)\n")
 	}

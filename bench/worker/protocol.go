@@ -18,7 +18,7 @@ func NewHist() *hdr.Histogram { return hdr.New(1, HistMaxMicros, 3) }
 
 // Cmd is a parent-to-worker request.
 type Cmd struct {
-	Op string `json:"op"` // dial | stats | pub | drop | cut | tail | rechist | hist | reset | closeall | send | exit
+	Op string `json:"op"` // dial | token | stats | pub | drop | cut | tail | rechist | hist | swaphist | reset | closeall | send | exit
 
 	// dial: open N connections to Addr (host:port) from LAddr at Rate/s.
 	Addr  string `json:"addr,omitempty"`
@@ -47,6 +47,15 @@ type Cmd struct {
 	Resume bool   `json:"resume,omitempty"`
 	Final  uint64 `json:"final,omitempty"`
 
+	// token: from now on, every connection this worker dials sends a token
+	// of its own in its upgrade request (Authorization: Bearer).
+	Token *TokenSpec `json:"token,omitempty"`
+	// RetryUntil (Unix ns), if set: a connection of this dial refused with
+	// 503 dials again after its Retry-After, one closed before the upgrade
+	// after a second, until then. Redials take the worker's latest dial
+	// settings, so a scenario lets one retrying dial finish before the next.
+	RetryUntil int64 `json:"retry_until,omitempty"`
+
 	// pub: each publisher connection sends Count messages of Size bytes to
 	// Prefix + (Base+k) % Channels, together at Rate messages/s per worker.
 	Count int `json:"count,omitempty"`
@@ -54,6 +63,16 @@ type Cmd struct {
 	// Seqs sizes the per-publish arrays (broadcast: time until the last
 	// subscriber got publish i, and how many got it).
 	Seqs int `json:"seqs,omitempty"`
+}
+
+// TokenSpec is how a worker signs a connection's token: HS256 with
+// Secret, sub = SubPrefix + the connection's 7-digit index within the
+// worker (distinct over the run), exp as given, and a ch claim of "*"
+// both ways (one permission set shared by all).
+type TokenSpec struct {
+	Secret    []byte `json:"secret"`
+	SubPrefix string `json:"sub_prefix"`
+	Exp       int64  `json:"exp"`
 }
 
 // Event is a worker-to-parent reply.
@@ -92,6 +111,12 @@ type WStats struct {
 	Closes     int64  `json:"closes"`
 	PubDone    bool   `json:"pub_done"`
 	Note       string `json:"note,omitempty"`
+
+	// admission (Cmd.RetryUntil)
+	Refused503 int64   `json:"refused_503,omitempty"` // 503 replies (also counted in Rejected)
+	Retries    int64   `json:"retries,omitempty"`     // dials made again after a refusal or failure
+	RetryAfter []int64 `json:"retry_after,omitempty"` // 503s by Retry-After seconds (index; the last holds larger ones)
+
 	// resume subscribers
 	Lost         int64 `json:"lost,omitempty"`          // offsets skipped (and gaps of unrecovered resumes)
 	Dups         int64 `json:"dups,omitempty"`          // offsets received again
@@ -130,6 +155,14 @@ func (s *WStats) add(o *WStats) {
 	s.Compressed += o.Compressed
 	s.Pings += o.Pings
 	s.Closes += o.Closes
+	s.Refused503 += o.Refused503
+	s.Retries += o.Retries
+	if len(o.RetryAfter) > len(s.RetryAfter) {
+		s.RetryAfter = append(s.RetryAfter, make([]int64, len(o.RetryAfter)-len(s.RetryAfter))...)
+	}
+	for i, v := range o.RetryAfter {
+		s.RetryAfter[i] += v
+	}
 	s.Lost += o.Lost
 	s.Dups += o.Dups
 	s.Resumed += o.Resumed
