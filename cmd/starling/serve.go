@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/starling-ws/starling/api"
+	"github.com/starling-ws/starling/cluster"
 	"github.com/starling-ws/starling/frame"
 	"github.com/starling-ws/starling/metrics"
 	"github.com/starling-ws/starling/poller"
@@ -34,6 +35,7 @@ type serveConfig struct {
 	adminAddr string
 	pprof     bool
 	gate      gateFlags
+	cluster   clusterFlags
 }
 
 func serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -73,6 +75,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.BoolVar(&c.pprof, "pprof", false, "serve /debug/pprof/ on the admin listener")
 	fs.DurationVar(&s.AuthTimeout, "auth-timeout", s.AuthTimeout, "with a token key: time from the upgrade to an auth op when the request carried no token (4401 beyond)")
 	c.gate.register(fs)
+	c.cluster.register(fs, s)
 	return c
 }
 
@@ -120,6 +123,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.pprof && c.adminAddr == "" {
 		return fmt.Errorf("-pprof needs the admin listener (-admin-addr is \"\")")
+	}
+	if err := c.cluster.load(c); err != nil {
+		return err
 	}
 	if err := c.server.Validate(); err != nil {
 		return err
@@ -197,7 +203,14 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<-
 	if err != nil {
 		return err
 	}
+	bus, err := joinCluster(cfg, srv, met, log)
+	if err != nil {
+		return err
+	}
 	if err := srv.Start(); err != nil {
+		if bus != nil {
+			bus.Close()
+		}
 		return err
 	}
 	met.Attach(srv)
@@ -233,12 +246,45 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<-
 		}
 	}
 	_ = srv.Drain(dctx)
+	if bus != nil {
+		// The clients are gone: wait for the acks of publishes still in
+		// flight (within what is left of the drain time), then stop the
+		// bus before the hub it delivers to.
+		if berr := bus.Drain(dctx); berr != nil {
+			log.Warn("cluster bus drain", "err", berr)
+		}
+		bus.Close()
+	}
 	err = srv.Close()
 	if aerr := admin.Close(); aerr != nil {
 		log.Warn("admin listener close", "err", aerr)
 	}
 	log.Info("stopped")
 	return err
+}
+
+// joinCluster connects the bus with -nats (nil without) and attaches it
+// to srv, which is its Sink. It does not wait for NATS: the node serves
+// its own clients meanwhile and /readyz says why it is not ready.
+func joinCluster(cfg *serveConfig, srv *server.Server, met *metrics.Metrics, log *slog.Logger) (*cluster.Bus, error) {
+	f := &cfg.cluster
+	if f.url == "" {
+		return nil, nil
+	}
+	cc := f.config(f.url, "starling "+cfg.engine.Addr)
+	cc.HistorySize, cc.HistoryTTL = cfg.server.HistorySize, cfg.server.HistoryTTL
+	cc.MaxInflight = cfg.server.BusMaxInflight
+	cc.OnEpoch, cc.OnPublish = srv.Hub().SetEpoch, met.ObserveBusPublish
+	bus, err := cluster.Connect(cc, srv, log)
+	if err != nil {
+		return nil, fmt.Errorf("-nats: %w", err)
+	}
+	if err := srv.AttachBus(bus); err != nil {
+		bus.Close()
+		return nil, err
+	}
+	log.Info("cluster: joining", "nats", f.url, "stream", cc.Stream, "prefix", cc.Prefix, "storage", cc.Storage.String())
+	return bus, nil
 }
 
 // serveAPI starts the HTTP API on -api-addr (nil without it). The
