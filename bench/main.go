@@ -29,12 +29,15 @@ scenarios:
   storm      drop -fraction of N at once and reconnect; time to recover, refusals, collateral
   resume     N subscribers over -channels under a steady stream; cut -fraction at once, they resume
              with since; lost, duplicated, recovered, time to recover
+  cluster    one node of -procs serve -nats processes on an embedded NATS server: N subscribers on one
+             channel (and one channel each), paced publishes, then the same while one process drains
   floor      N plain TCP sockets, no WebSocket: the kernel's cost per socket and per send
   pressure   an unpaced burst to N, a probe connecting every 20 ms, a flooder, non-readers: latency, memory, teardown
   chart      RESULT.json OUT.svg: redraw the chart of a run saved with -out
 
 Either -spawn (run this binary's serve on a free port; flags after -- go to serve)
-or -url ws://HOST:PORT/PATH of a running server (-pid, else found via /proc).
+or -url ws://HOST:PORT/PATH of a running server (-pid, else found via /proc);
+cluster spawns its own (flags after -- go to every serve).
 `
 
 // Main is `starling bench ...`. Exit: 0 done, 1 run failed, 2 usage error.
@@ -90,6 +93,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		r, err = RunPressure(ctx, o)
 	case "resume":
 		r, err = RunResume(ctx, o)
+	case "cluster":
+		r, err = RunCluster(ctx, o)
 	case "floor":
 		var ff *plan.FloorFigures
 		ff, r, err = RunFloor(ctx, FloorOpts{N: o.N, Rounds: o.Publishes, Size: o.Size, PerWorker: o.PerWorker, Rate: o.Rate, Timeout: o.Timeout}, o.prog())
@@ -127,7 +132,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 // ParseBenchArgs reads a scenario's flags; every error names its flag.
 func ParseBenchArgs(scen string, args []string, stderr io.Writer) (*Opts, error) {
 	switch scen {
-	case "connect", "idle", "broadcast", "fanin", "storm", "resume", "floor", "pressure":
+	case "connect", "idle", "broadcast", "fanin", "storm", "resume", "floor", "pressure", "cluster":
 	default:
 		return nil, fmt.Errorf("unknown scenario %q\n%s", scen, benchUsage)
 	}
@@ -168,6 +173,7 @@ func ParseBenchArgs(scen string, args []string, stderr io.Writer) (*Opts, error)
 	fs.IntVar(&o.Channels, "channels", 100, "fanin/resume: channels")
 	fs.IntVar(&o.Publishers, "publishers", 100, "fanin: publishers")
 	fs.Float64Var(&o.Fraction, "fraction", 0.2, "storm/resume: fraction of N dropped at once")
+	fs.IntVar(&o.Procs, "procs", 8, "cluster: serve processes making up the node")
 	fs.StringVar(&o.Out, "out", "", "write the result as JSON to this file")
 	fs.StringVar(&o.Chart, "chart", "", "write a chart (self-contained SVG) to this file")
 	fs.StringVar(&o.Profile, "profile", "", "idle: write the profile plan reads (e.g. "+plan.DefaultProfile+"); broadcast/floor: merge figures into it")
@@ -177,9 +183,23 @@ func ParseBenchArgs(scen string, args []string, stderr io.Writer) (*Opts, error)
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (serve flags go after --)", fs.Arg(0))
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if scen == "cluster" {
+		if !set["pub-rate"] {
+			o.PubRate = 0.5 // one fan-out to 152,000 at a time on two cores
+		}
+		if !set["timeout"] {
+			o.Timeout = 15 * time.Minute
+		}
+		if o.PubRate <= 0 {
+			return nil, errors.New("-pub-rate must be > 0 for cluster (one fan-out at a time)")
+		}
+		if o.Procs < 2 || o.Procs > 64 {
+			return nil, fmt.Errorf("-procs must be in [2, 64], got %d", o.Procs)
+		}
+	}
 	if scen == "resume" {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if !set["pub-rate"] {
 			o.PubRate = 200 // 2/s on each of the 100 default channels: a replay to do after every cut
 		}
@@ -232,7 +252,7 @@ func ParseBenchArgs(scen string, args []string, stderr io.Writer) (*Opts, error)
 	case o.Fraction <= 0 || o.Fraction > 1:
 		return nil, fmt.Errorf("-fraction must be in (0, 1], got %v", o.Fraction)
 	}
-	if scen != "floor" {
+	if scen != "floor" && scen != "cluster" {
 		if o.Spawn == (o.URL != "") {
 			return nil, errors.New("give exactly one of -spawn or -url")
 		}

@@ -33,6 +33,7 @@ type Opts struct {
 	Size       int     // data bytes per publish
 	Channels   int
 	Publishers int
+	Procs      int           // cluster: server processes
 	Fraction   float64       // storm
 	Grace      time.Duration // pressure: the server's -close-grace (from the flags after --)
 

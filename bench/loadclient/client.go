@@ -28,6 +28,8 @@ type dialCfg struct {
 	channels int
 	base     int
 	resume   bool   // subscribers track their position and resume after a cut (resume.go)
+	seq      bool   // resume subscribers count loss by the data's sequence (a cluster's offsets skip)
+	own      string // also subscribe to own + index (a channel of its own), id "own"
 	req      []byte // the upgrade request, built once per batch
 }
 
@@ -66,6 +68,9 @@ type client struct {
 	subCfg  *dialCfg       // the last subscriber dial; under mu
 	cutWait atomic.Int64   // cut connections whose OnClose has not run yet
 	cutAt   atomic.Int64   // unix ns of the last cut
+
+	seqBase atomic.Int64 // the sequence at index 0 of last and got
+	fo      failover     // failover.go
 }
 
 func newClient() *client { return &client{hist: worker.NewHist(), recHist: worker.NewHist()} }
@@ -79,7 +84,7 @@ func (cl *client) stats() *worker.WStats {
 		Published: cl.published.Load(), PubErr: cl.pubErr.Load(), Msgs: cl.msgs.Load(),
 		Bytes: cl.bytesIn.Load(), Pings: cl.pings.Load(), Closes: cl.closes.Load(), PubDone: cl.pubDone.Load(),
 		Lost: cl.rs.lost.Load(), Dups: cl.rs.dups.Load(), Resumed: cl.rs.resumed.Load(), Recovered: cl.rs.recovered.Load(),
-		NotRecovered: cl.rs.notRecovered.Load(), CaughtUp: cl.rs.caughtUp.Load(),
+		NotRecovered: cl.rs.notRecovered.Load(), CaughtUp: cl.rs.caughtUp.Load(), Failovers: cl.fo.n.Load(),
 	}
 }
 
@@ -118,6 +123,9 @@ func (cl *client) established(cc *cconn) {
 		cl.conns = append(cl.conns, cc)
 	}
 	cl.mu.Unlock()
+	if cc.cfg.own != "" && !cc.cfg.pub {
+		defer cl.subscribeOwn(cc)
+	}
 	if cc.cfg.resume && cc.cfg.channels > 0 && !cc.cfg.pub {
 		cl.subscribeResume(cc)
 		return
@@ -149,6 +157,8 @@ func (cl *client) OnClose(c *poller.Conn, err error) {
 	}
 	if cc.cutting.Load() {
 		cl.cutClosed(cc)
+	} else if !cc.dropped.Load() && cc.stream != nil {
+		cl.failedOver(cc)
 	}
 	cl.mu.Lock()
 	list := &cl.conns

@@ -42,7 +42,8 @@ func (cl *client) do(eng *poller.Epoll, c *worker.Cmd) worker.Event {
 		if path == "" {
 			path = "/ws"
 		}
-		cfg := &dialCfg{raw: c.Raw, pub: c.Pub, prefix: c.Prefix, channels: c.Channels, base: c.Base, resume: c.Resume, req: upgradeRequest(c.Addr, path)}
+		cfg := &dialCfg{raw: c.Raw, pub: c.Pub, prefix: c.Prefix, channels: c.Channels, base: c.Base, resume: c.Resume,
+			seq: c.Seq, own: c.Own, req: upgradeRequest(c.Addr, path)}
 		cl.cfg.Store(cfg)
 		if !c.Pub {
 			cl.mu.Lock()
@@ -71,6 +72,9 @@ func (cl *client) do(eng *poller.Epoll, c *worker.Cmd) worker.Event {
 	case "cut":
 		go cl.cut(eng, c)
 		return worker.Event{Ev: "ok"}
+	case "failover":
+		cl.startFailover(eng, c)
+		return worker.Event{Ev: "ok"}
 	case "tail":
 		behind, missing := cl.tail(c.Final)
 		return worker.Event{Ev: "stats", Stats: &worker.WStats{Behind: behind, Missing: missing}}
@@ -79,6 +83,7 @@ func (cl *client) do(eng *poller.Epoll, c *worker.Cmd) worker.Event {
 		defer cl.mu.Unlock()
 		return worker.Event{Ev: "hist", Hist: cl.recHist.Export()}
 	case "reset":
+		cl.seqBase.Store(int64(c.SeqBase))
 		cl.mu.Lock()
 		cl.hist = worker.NewHist()
 		cl.last = make([]int64, c.Seqs)
@@ -143,7 +148,7 @@ func (cl *client) publish(c *worker.Cmd) {
 			}
 		}
 		k := i % len(pubs)
-		seq := int64(i / len(pubs))
+		seq := int64(c.SeqBase + i/len(pubs))
 		buf = appendPub(buf[:0], chans[k], seq, int64(i)+2, c.Size, time.Now().UnixNano())
 		if err := pubs[k].c.WriteCopy(buf); err != nil {
 			cl.pubErr.Add(1)
