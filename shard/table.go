@@ -35,6 +35,7 @@ type shard struct {
 	ctlSpare []req
 	pubSpare []item
 	bufs     [NClass][][]byte // per class, the frames of the run being written
+	rbufs    [][]byte         // a join's replay (served between chunks of a run: never bufs)
 	slow     []*poller.Conn
 	fired    []int32
 	done     []*task

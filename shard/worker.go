@@ -208,7 +208,9 @@ func (h *Hub) send(s *shard, c *poller.Conn, b []byte) bool {
 
 // replay writes retained publications, in order, up to 16 per writev.
 func (h *Hub) replay(s *shard, c *poller.Conn, ts []*task, cls Class) bool {
-	bufs := s.bufs[cls][:0]
+	// Its own scratch: a join is served between chunks of a fan-out run,
+	// whose frames are in s.bufs until the run ends.
+	bufs := s.rbufs[:0]
 	flush := func() bool {
 		if len(bufs) == 0 {
 			return true
@@ -232,7 +234,7 @@ func (h *Hub) replay(s *shard, c *poller.Conn, ts []*task, cls Class) bool {
 		}
 	}
 	ok := flush()
-	s.bufs[cls] = bufs
+	s.rbufs = bufs
 	return ok
 }
 
