@@ -71,6 +71,7 @@ type clusterCounters struct {
 	fetches     atomic.Uint64 // resumes that fetched from the bus
 	fetchFailed atomic.Uint64 // ... whose fetch failed (answered from this node's history alone)
 	fetchFull   atomic.Uint64 // resumes that found the fetch queue full
+	anchors     atomic.Uint64 // channels whose position a resume's fetch set (nothing newer stored)
 	caughtUp    atomic.Uint64 // resumes that waited for this node to catch up first
 	caughtUpNot atomic.Uint64 // ... and it did not within -nats-fetch-timeout
 }
@@ -84,6 +85,7 @@ type ClusterStats struct {
 	DeliverErrors                  uint64
 	Fetches, FetchFailed           uint64
 	FetchQueueFull                 uint64
+	Anchors                        uint64
 	FetchesPending                 int64
 	CatchUpWaits, CatchUpMissed    uint64
 }
@@ -187,7 +189,7 @@ func (s *Server) ClusterStats() ClusterStats {
 		PublishesBusy: c.st.pubBusy.Load(), PublishesFailed: c.st.pubFailed.Load(), Inflight: c.inflight.Load(),
 		DeliverWaits: c.st.waits.Load(), DeliverWaitSeconds: float64(c.st.waitNanos.Load()) / 1e9,
 		DeliverErrors: c.st.deliverErrs.Load(), Fetches: c.st.fetches.Load(), FetchFailed: c.st.fetchFailed.Load(),
-		FetchQueueFull: c.st.fetchFull.Load(), FetchesPending: c.nfetch.Load(),
+		FetchQueueFull: c.st.fetchFull.Load(), Anchors: c.st.anchors.Load(), FetchesPending: c.nfetch.Load(),
 		CatchUpWaits: c.st.caughtUp.Load(), CatchUpMissed: c.st.caughtUpNot.Load(),
 	}
 }

@@ -25,7 +25,10 @@ import (
 //     those newer than the hub's position to it with PublishAt (they are
 //     the stream's, in order, so the hub's history and any members here
 //     take them as the live feed would have), and subscribes through them
-//     (Hub.SubscribeFrom). A failed fetch answers from the hub alone.
+//     (Hub.SubscribeFrom). When nothing after the client's offset is stored
+//     the client has missed nothing, and the stored publication at its
+//     offset tells the hub where the channel stands (anchor). A failed
+//     fetch answers from the hub alone.
 //
 // Order on the connection: while a connection's resume of a channel waits,
 // its later sub and unsub ops for that channel queue behind it (at most
@@ -231,10 +234,13 @@ func (c *clusterSide) fetch(r *fetchReq) []shard.Stored {
 		c.st.fetchFailed.Add(1)
 		return nil
 	}
-	if len(pubs) == 0 || len(pubs) > max || pubs[0].Prev != r.since.Off {
-		// Nothing newer stored (the hub's position cannot be set from
-		// it), more than -max-replay, or the stream lost some: the hub
-		// answers recovered:false.
+	if len(pubs) == 0 {
+		c.anchor(ctx, r)
+		return nil
+	}
+	if len(pubs) > max || pubs[0].Prev != r.since.Off {
+		// More than -max-replay, or the stream lost some: the hub answers
+		// recovered:false.
 		return nil
 	}
 	out := make([]shard.Stored, len(pubs))
@@ -251,6 +257,29 @@ func (c *clusterSide) fetch(r *fetchReq) []shard.Stored {
 func (s *Server) errReply(ss *session, enc frame.Enc, id []byte, code int, msg string) []byte {
 	s.st.repliesOut.add(ss.pc.Fd(), 1)
 	return frame.AppendErr(nil, enc, id, code, msg)
+}
+
+// anchor handles a client that is up to date with the stream on a node
+// that has not delivered its offset itself (it started after it, or
+// dropped the channel): nothing is stored after since, so the client has
+// missed nothing, but the hub does not know the channel's position and
+// would answer recovered:false. The stored publication at since gives it:
+// handed to the hub, the hub's position becomes since and the sub that
+// follows is recovered with nothing to replay. Its predecessor is not
+// known (the stream keeps none with a message), so it is given as the
+// publication's own offset, which no client position below it can match:
+// a resume from before it on this node goes through a fetch, never
+// through a guessed chain.
+func (c *clusterSide) anchor(ctx context.Context, r *fetchReq) {
+	s := c.s
+	p, ok, err := c.bus.Stored(ctx, r.ch, r.since.Off)
+	if err != nil || !ok {
+		return
+	}
+	pl := &payload{data: p.Data, enc: p.Enc, limit: s.cfg.MaxMessage}
+	if ok, _ := s.hub.PublishAt(r.ch, p.Off, p.Off, r.since.Epoch, pl); ok {
+		c.st.anchors.Add(1)
+	}
 }
 
 // maxReplay is the publications one sub may replay.

@@ -316,3 +316,32 @@ func TestClusterResumeBounded(t *testing.T) {
 		t.Fatalf("%d resumes still pending", st.FetchesPending)
 	}
 }
+
+// TestClusterResumeQuiet: node B started after the last publish on a
+// channel. A client up to date with it resumes on B: nothing is stored
+// after its offset, and B learns the channel's position from the stored
+// publication at it, so the answer is recovered:true at that offset, with
+// nothing replayed and the next publish live. A client from before the
+// last publish still gets it replayed (a fetch).
+func TestClusterResumeQuiet(t *testing.T) {
+	ns := startNATS(t)
+	a := startNodes(t, ns.URL(), 1, nodeOpts{})[0]
+	_, ack := dialSub(t, a, "q", nil)
+	pub := startPub(a.url, "q", 3)
+	<-pub.done
+	all := pub.finish(t)
+	b := startNodes(t, ns.URL(), 1, nodeOpts{})[0]
+	c, ack2 := dialSub(t, b, "q", map[string]any{"off": all[2], "epoch": ack["epoch"]})
+	expectKV(t, ack2, "recovered", true, "off", all[2])
+	d, ack3 := dialSub(t, b, "q", map[string]any{"off": all[1], "epoch": ack["epoch"]})
+	expectKV(t, ack3, "recovered", true, "off", all[2])
+	expectKV(t, d.NextJSON(), "op", "msg", "off", all[2])
+	p := wstest.Dial(t, a.addr).Upgrade()
+	p.SendJSON(jsonOp("pub", "q", 9, "next"))
+	next := toUint(p.NextJSON()["off"])
+	expectKV(t, c.NextJSON(), "op", "msg", "off", next, "data", "next")
+	expectKV(t, d.NextJSON(), "op", "msg", "off", next, "data", "next")
+	if st := b.srv.ClusterStats(); st.Anchors != 1 {
+		t.Fatalf("anchors %d, want 1", st.Anchors)
+	}
+}
