@@ -277,7 +277,7 @@ func (c *clusterRun) drainLast(ctx context.Context) (func() error, error) {
 		moving += c.cnt[w][d]
 	}
 	c.moving = moving
-	if spare < moving {
+	if spare < moving || c.o.Standby {
 		t, err := c.cp.add(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("standby: %w", err)

@@ -34,6 +34,7 @@ type Opts struct {
 	Channels   int
 	Publishers int
 	Procs      int           // cluster: server processes
+	Standby    bool          // cluster: start a standby process before the drain even if the others could hold its clients
 	Fraction   float64       // storm
 	Grace      time.Duration // pressure: the server's -close-grace (from the flags after --)
 

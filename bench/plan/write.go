@@ -12,8 +12,14 @@ func Write(w io.Writer, in Input, p *Profile, path string, r Result) {
 	fmt.Fprintf(w, "per connection: idle %s (kernel %s + user %s + %.1f subscriptions %s); busy %s (+ queue bound %s + reassembly %s + kernel send buffer %s); planned at %.1f%% busy: %s\n",
 		FmtBytes(r.IdleBytes), FmtBytes(r.KernelBytes), FmtBytes(p.PerConn.UserBytes), in.SubsPerConn, FmtBytes(r.SubBytes), FmtBytes(r.BusyBytes),
 		FmtBytes(float64(in.MaxOutbound)), FmtBytes(float64(in.MaxMessage)), FmtBytes(r.SendBuf), in.BusyFrac*100, FmtBytes(r.AvgBytes))
-	fmt.Fprintf(w, "fixed bounds: %s = history %s + fan-out queue %s + %d handshakes x 8 KiB\n",
+	fmt.Fprintf(w, "fixed bounds: %s = history %s + fan-out queue %s + %d handshakes x 8 KiB",
 		FmtBytes(r.FixedBytes), FmtBytes(float64(in.HistoryMemory)), FmtBytes(float64(in.FanoutQueue)), in.MaxHandshakes)
+	if in.Cluster {
+		fmt.Fprintf(w, " + cluster bus %s (%d publishes in flight x (%s + 200 B) + live-feed buffer %s + %d fetches x %d x %s + %d queued resumes x 200 B)",
+			FmtBytes(float64(in.BusBytes())), in.BusInflight, FmtBytes(float64(in.MaxMessage)), FmtBytes(float64(in.BusPending)),
+			in.BusFetches, in.MaxReplay+1, FmtBytes(float64(in.MaxMessage)), in.BusFetchQ)
+	}
+	fmt.Fprintln(w)
 	if p.Membership == nil {
 		fmt.Fprintf(w, "subscriptions: not counted (the profile has no membership figures)\n")
 	}
