@@ -158,7 +158,7 @@ func (c *clusterRun) phase(ctx context.Context, k int, during func(context.Conte
 	if err != nil {
 		return err
 	}
-	srv0, self0 := sumProcs(c.cp.pids()), selfCPU()
+	track, self0 := newCPUTrack(c.cp.pids()), selfCPU()
 	wk0 := sumProcs(fl.PIDs())
 	t0 := time.Now()
 	if _, err := fl.Procs[0].Call(ctx, worker.Cmd{Op: "pub", Count: o.Publishes, Size: o.Size, Rate: o.PubRate, Prefix: "bc", Channels: 1, SeqBase: base}); err != nil {
@@ -182,6 +182,7 @@ func (c *clusterRun) phase(ctx context.Context, k int, during func(context.Conte
 		if stN, err = pollStats(ctx, s, "publish", 200*time.Millisecond, func(worker.WStats) bool { return false }); err != nil {
 			return err
 		}
+		track.look(c.cp.pids())
 		got := stN.Msgs - st0.Msgs
 		if got != prev {
 			prev, last, elapsed = got, time.Now(), time.Since(t0)
@@ -202,7 +203,8 @@ func (c *clusterRun) phase(ctx context.Context, k int, during func(context.Conte
 			break
 		}
 	}
-	srv1, self1 := sumProcs(c.cp.pids()), selfCPU()
+	track.look(c.cp.pids())
+	self1 := selfCPU()
 	wk1 := sumProcs(fl.PIDs())
 	if wait != nil {
 		if err := wait(); err != nil {
@@ -216,7 +218,7 @@ func (c *clusterRun) phase(ctx context.Context, k int, during func(context.Conte
 	received := stN.Msgs - st0.Msgs
 	name := map[int]string{1: "steady", 2: "drain"}[k]
 	med, mx := plan.Median(lastMs), maxf(lastMs)
-	cpu := srv1.cpu - srv0.cpu
+	cpu, userCPU := track.used()
 	perDel := 0.0
 	if received > 0 {
 		perDel = cpu * 1e6 / float64(received)
@@ -227,7 +229,7 @@ func (c *clusterRun) phase(ctx context.Context, k int, during func(context.Conte
 	c.r.addf(fmt.Sprintf("%s: lost / duplicated", name), "%d lost (sequence gaps %d, %d subscribers short of the last publish by %d), %d duplicated",
 		stN.Lost-st0.Lost+tail.Missing, stN.Lost-st0.Lost, tail.Behind, tail.Missing, stN.Dups-st0.Dups)
 	c.r.addf(fmt.Sprintf("%s: CPU", name), "servers %.2f s = %.2f µs per delivery (user %.2f µs); NATS + bench process %.2f s; workers %.2f s",
-		cpu, perDel, (srv1.userCPU-srv0.userCPU)*1e6/float64(max(received, 1)), self1-self0, wk1.cpu-wk0.cpu)
+		cpu, perDel, userCPU*1e6/float64(max(received, 1)), self1-self0, wk1.cpu-wk0.cpu)
 	f := func(key string, v float64) { c.r.Figures[name+"_"+key] = v }
 	f("last_subscriber_ms_median", med)
 	f("last_subscriber_ms_max", mx)

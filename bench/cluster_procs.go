@@ -150,6 +150,49 @@ func sumProcs(pids []int) procSum {
 	return s
 }
 
+// cpuTrack follows the servers' CPU through a phase in which one exits
+// and another starts: per process, the first and the last value seen
+// (a process started during the phase counts from 0, one that exited
+// until the last look before it did, at most one poll earlier).
+type cpuTrack struct {
+	first, last, firstUser, lastUser map[int]float64
+	started                          bool // the phase's first look is done
+}
+
+func newCPUTrack(pids []int) *cpuTrack {
+	t := &cpuTrack{first: map[int]float64{}, last: map[int]float64{}, firstUser: map[int]float64{}, lastUser: map[int]float64{}}
+	t.look(pids)
+	t.started = true
+	return t
+}
+
+// look reads every pid; a pid seen for the first time starts at 0 unless
+// it was there at the start.
+func (t *cpuTrack) look(pids []int) {
+	for _, pid := range pids {
+		p, err := procstat.ReadProc(pid)
+		if err != nil {
+			continue
+		}
+		if _, ok := t.first[pid]; !ok {
+			t.first[pid], t.firstUser[pid] = p.CPU(), p.UserCPU
+			if t.started { // started during the phase: all of it counts
+				t.first[pid], t.firstUser[pid] = 0, 0
+			}
+		}
+		t.last[pid], t.lastUser[pid] = p.CPU(), p.UserCPU
+	}
+}
+
+// used is the CPU seconds (all, user) the processes used over the phase.
+func (t *cpuTrack) used() (cpu, user float64) {
+	for pid, l := range t.last {
+		cpu += l - t.first[pid]
+		user += t.lastUser[pid] - t.firstUser[pid]
+	}
+	return cpu, user
+}
+
 // selfCPU is this process's CPU: the embedded NATS server and the bench.
 func selfCPU() float64 {
 	if p, err := procstat.ReadProc(os.Getpid()); err == nil {
