@@ -49,7 +49,7 @@ func startServerB(b *testing.B, engine string) *testServer {
 	return &testServer{srv: srv, clock: clock, addr: addr, url: "ws://" + addr + cfg.Path}
 }
 
-func startServer(t *testing.T, engine string, o opts) *testServer {
+func startServer(t testing.TB, engine string, o opts) *testServer {
 	t.Helper()
 	cfg := server.Defaults()
 	if o.srv != nil {
