@@ -40,6 +40,11 @@ import (
 // (each at most -max-message): -nats-max-fetches x (-max-replay + 1) x
 // -max-message at worst.
 
+// Lock order: fmu -> stripe.mu -> shard.imu (resolve subscribes holding
+// fmu, so that ops queued behind a resume cannot overtake it). fmu is
+// never taken under another lock, and nothing is written to a socket
+// under it.
+
 // maxFollow bounds the ops one connection may queue behind one resume.
 const maxFollow = 64
 

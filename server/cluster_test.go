@@ -9,8 +9,11 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/gobwas/ws"
+
 	"github.com/starling-ws/starling/api"
 	"github.com/starling-ws/starling/internal/wstest"
+	"github.com/starling-ws/starling/server"
 )
 
 // TestClusterPubSub: two nodes on one NATS server. A pub on either node
@@ -127,4 +130,41 @@ func TestClusterAPIPublish(t *testing.T) {
 	if code, resp := post(); code != http.StatusServiceUnavailable {
 		t.Fatalf("publish with NATS down: %d %v, want 503", code, resp)
 	}
+}
+
+// TestClusterInflightBound: one connection bursts 500 pubs in one write at
+// a node that lets one publish wait for the bus (-nats-max-inflight 1):
+// every pub gets an answer (ack or err 503), the ones beyond the bound are
+// refused at once, and the node goes on serving (a pub after the burst is
+// acked, its msg reaches a subscriber).
+func TestClusterInflightBound(t *testing.T) {
+	ns := startNATS(t)
+	n := startNodes(t, ns.URL(), 1, nodeOpts{srv: func(c *server.Config) { c.BusMaxInflight, c.PublishRate = 1, 0 }})[0]
+	s, _ := dialSub(t, n, "after", nil)
+	p := wstest.Dial(t, n.addr).Upgrade()
+	var burst []byte
+	for i := 1; i <= 500; i++ {
+		b, _ := json.Marshal(jsonOp("pub", "burst", i, i))
+		burst = append(burst, wstest.Frame(ws.OpText, true, b)...)
+	}
+	p.Write(burst)
+	acked, busy := 0, 0
+	for range 500 {
+		m := p.NextJSON()
+		switch {
+		case m["op"] == "ack":
+			acked++
+		case m["op"] == "err" && m["code"] == float64(503):
+			busy++
+		default:
+			t.Fatalf("reply %v", m)
+		}
+	}
+	if acked == 0 || busy == 0 || n.srv.ClusterStats().PublishesBusy != uint64(busy) {
+		t.Fatalf("acked %d, refused %d (counted %d): want both > 0", acked, busy, n.srv.ClusterStats().PublishesBusy)
+	}
+	wstest.WaitFor(t, "nothing in flight", func() bool { return n.srv.ClusterStats().Inflight == 0 })
+	p.SendJSON(jsonOp("pub", "after", 1000, "x"))
+	expectKV(t, p.NextJSON(), "op", "ack", "id", 1000)
+	expectKV(t, s.NextJSON(), "op", "msg", "data", "x")
 }
