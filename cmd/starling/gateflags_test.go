@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -10,7 +9,6 @@ import (
 	"encoding/pem"
 	"flag"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -20,8 +18,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/starling-ws/starling/server"
 )
 
 // writeFile writes a temporary file and returns its path.
@@ -116,25 +112,8 @@ func (s *syncBuf) String() string {
 func TestServeAPILifecycle(t *testing.T) {
 	key := strings.Repeat("k", 32)
 	keys := writeFile(t, "keys", []byte(key+"\n"))
-	cfg, err := parseServe([]string{"-addr", "127.0.0.1:0", "-admin-addr", "", "-api-addr", "127.0.0.1:0", "-api-key-file", keys, "-drain-timeout", "2s"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuf{}
-	log := slog.New(slog.NewTextHandler(logs, nil))
-	cfg.server.Logger, cfg.engine.Logger = log, log
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan *server.Server, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, log, ready) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not start")
-	}
+	r := runServe(t, "-addr", "127.0.0.1:0", "-admin-addr", "", "-api-addr", "127.0.0.1:0", "-api-key-file", keys, "-drain-timeout", "2s")
+	logs := r.logs
 	m := regexp.MustCompile(`msg="api listening" addr=(\S+)`).FindStringSubmatch(logs.String())
 	if m == nil {
 		t.Fatalf("no api listening line:\n%s", logs)
@@ -159,15 +138,7 @@ func TestServeAPILifecycle(t *testing.T) {
 	if n := strings.Count(logs.String(), "running open"); n != 1 {
 		t.Fatalf("the open-server WARN line appears %d times:\n%s", n, logs)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not stop")
-	}
+	r.stop(t)
 	if _, err := net.DialTimeout("tcp", m[1], time.Second); err == nil {
 		t.Fatal("the API still accepts after the drain")
 	}

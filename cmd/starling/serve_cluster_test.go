@@ -26,38 +26,14 @@ func TestServeCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ns.Stop()
-	type running struct {
-		srv    *server.Server
-		admin  string
-		cancel context.CancelFunc
-		done   chan error
-	}
 	start := func() *running {
-		cfg, err := parseServe([]string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-nats", ns.URL(),
-			"-nats-reconnect-wait", "50ms", "-drain-timeout", "3s", "-log-level", "info"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		logs := &syncBuf{}
-		log := slog.New(slog.NewTextHandler(logs, nil))
-		cfg.server.Logger, cfg.engine.Logger = log, log
-		ctx, cancel := context.WithCancel(context.Background())
-		r := &running{cancel: cancel, done: make(chan error, 1)}
-		ready := make(chan *server.Server, 1)
-		go func() { r.done <- serve(ctx, cfg, log, ready) }()
-		select {
-		case r.srv = <-ready:
-		case err := <-r.done:
-			t.Fatalf("serve: %v", err)
-		case <-time.After(10 * time.Second):
-			t.Fatal("serve did not start")
-		}
-		m := regexp.MustCompile(`msg="admin listening" addr=(\S+)`).FindStringSubmatch(logs.String())
+		r := runServe(t, "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-nats", ns.URL(),
+			"-nats-reconnect-wait", "50ms", "-drain-timeout", "3s", "-log-level", "info")
+		m := regexp.MustCompile(`msg="admin listening" addr=(\S+)`).FindStringSubmatch(r.logs.String())
 		if m == nil {
-			t.Fatalf("no admin line:\n%s", logs)
+			t.Fatalf("no admin line:\n%s", r.logs)
 		}
 		r.admin = "http://" + m[1]
-		t.Cleanup(cancel)
 		return r
 	}
 	get := func(url string) (int, string) {
@@ -100,15 +76,56 @@ func TestServeCluster(t *testing.T) {
 	sub.C.Close()
 	pub.C.Close()
 	for _, n := range []*running{a, b} {
-		n.cancel()
-		select {
-		case err := <-n.done:
-			if err != nil {
-				t.Fatalf("serve: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("serve did not stop")
+		n.stop(t)
+	}
+}
+
+// running is a serve() of a test: its server once ready, its log, and how
+// to stop it (the SIGTERM path).
+type running struct {
+	srv    *server.Server
+	logs   *syncBuf
+	admin  string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// runServe runs serve with args until the test ends (or stop).
+func runServe(t *testing.T, args ...string) *running {
+	t.Helper()
+	cfg, err := parseServe(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &running{logs: &syncBuf{}, done: make(chan error, 1)}
+	log := slog.New(slog.NewTextHandler(r.logs, nil))
+	cfg.server.Logger, cfg.engine.Logger = log, log
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	t.Cleanup(cancel)
+	ready := make(chan *server.Server, 1)
+	go func() { r.done <- serve(ctx, cfg, log, ready) }()
+	select {
+	case r.srv = <-ready:
+	case err := <-r.done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	return r
+}
+
+// stop cancels serve (as SIGTERM does) and waits for it to return cleanly.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
 		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
 	}
 }
 
