@@ -90,34 +90,43 @@ type ClusterStats struct {
 	CatchUpWaits, CatchUpMissed    uint64
 }
 
-// AttachBus makes this server a cluster node on b. It must be called
-// before Start, once; b's Sink must be this server (cluster.Connect(cfg,
-// srv, ...)), and cfg.OnEpoch should be Hub().SetEpoch. A cluster needs
-// history (-history-size > 0): the bus's stream is the cluster's history
-// and resumes go through the hub's.
-func (s *Server) AttachBus(b *cluster.Bus) error {
+// JoinCluster makes this server a cluster node: connect must start the
+// bus with the given Sink (this server), e.g. cluster.Connect(cfg, sink,
+// log) with cfg.OnEpoch = Hub().SetEpoch. Call it once, before Start. The
+// server's side exists before connect runs, because the bus may deliver
+// at once (a node joining a busy cluster); the bus's publisher and fetch
+// goroutines start once it is connected. A cluster needs history
+// (-history-size > 0): the bus's stream is the cluster's history and
+// resumes go through the hub's.
+func (s *Server) JoinCluster(connect func(sink cluster.Sink) (*cluster.Bus, error)) error {
 	switch {
-	case b == nil:
-		return errors.New("server: AttachBus: nil bus")
 	case s.cl != nil:
-		return errors.New("server: AttachBus: a bus is attached already")
+		return errors.New("server: JoinCluster: already a cluster node")
 	case s.cfg.HistorySize == 0:
 		return errors.New("-nats needs -history-size > 0 (resume across nodes goes through each node's history)")
 	}
 	c := &clusterSide{
 		s:        s,
-		bus:      b,
 		pubq:     make(chan *busPub, s.cfg.BusMaxInflight),
 		fetchq:   make(chan *fetchReq, s.cfg.BusFetchQueue),
 		fetching: make(map[fetchKey]*fetchReq),
 		quit:     make(chan struct{}),
 	}
+	s.cl = c
+	b, err := connect(s)
+	if err != nil || b == nil {
+		s.cl = nil
+		if err == nil {
+			err = errors.New("server: JoinCluster: no bus")
+		}
+		return err
+	}
+	c.bus = b
 	c.wg.Add(1 + s.cfg.BusFetches)
 	go c.publisher()
 	for range s.cfg.BusFetches {
 		go c.fetcher()
 	}
-	s.cl = c
 	return nil
 }
 
@@ -151,7 +160,7 @@ func (c *clusterSide) stop() {
 // stream order, to the hub. data is ours to keep (the payload holds it).
 func (s *Server) Deliver(ch []byte, off, prev uint64, epoch uint32, data []byte, enc frame.Enc) {
 	p := &payload{data: data, enc: enc, limit: s.cfg.MaxMessage}
-	if c := s.cl; c != nil {
+	if c := s.cl; c != nil { // set before the bus could call (JoinCluster)
 		c.roomFor(ch, len(data))
 	}
 	if _, err := s.hub.PublishAt(ch, off, prev, epoch, p); err != nil && s.cl != nil {

@@ -76,11 +76,12 @@ func startNode(t testing.TB, nats string, o nodeOpts) *node {
 	if o.bus != nil {
 		o.bus(&cc)
 	}
-	bus, err := cluster.Connect(cc, srv, cfg.Logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.AttachBus(bus); err != nil {
+	var bus *cluster.Bus
+	if err := srv.JoinCluster(func(sink cluster.Sink) (*cluster.Bus, error) {
+		b, err := cluster.Connect(cc, sink, cfg.Logger)
+		bus = b
+		return b, err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.Start(); err != nil {

@@ -345,3 +345,29 @@ func TestClusterResumeQuiet(t *testing.T) {
 		t.Fatalf("anchors %d, want 1", st.Anchors)
 	}
 }
+
+// TestClusterJoinBusy: a node joins while the cluster publishes (the bus
+// delivers from its first sync on, while the node is still being wired);
+// its subscriber gets the live stream in order, and a resume there from
+// before the node started is served from the stream.
+func TestClusterJoinBusy(t *testing.T) {
+	ns := startNATS(t)
+	a := startNodes(t, ns.URL(), 1, nodeOpts{})[0]
+	_, ack := dialSub(t, a, "busy", nil)
+	pub := startPub(a.url, "busy", 100000)
+	wstest.WaitFor(t, "10 acked", func() bool { return pub.count() >= 10 })
+	b := startNodes(t, ns.URL(), 1, nodeOpts{})[0]
+	s, _ := dialSub(t, b, "busy", nil)
+	r, ack2 := dialSub(t, b, "busy", map[string]any{"off": 0, "epoch": ack["epoch"]})
+	expectKV(t, ack2, "recovered", true)
+	k := pub.count()
+	wstest.WaitFor(t, "10 more acked", func() bool { return pub.count() >= k+10 })
+	all := pub.finish(t)
+	var got []uint64
+	for len(got) == 0 || got[len(got)-1] < all[len(all)-1] {
+		got = append(got, toUint(r.NextJSON()["off"]))
+	}
+	checkExactly(t, "resumed from 0 on the new node", got, all)
+	m := s.NextJSON()
+	expectKV(t, m, "op", "msg")
+}

@@ -57,7 +57,7 @@ type Config struct {
 	Now func() time.Time
 
 	// The cluster bus's bounds (issue 13, cluster.go), used once a bus is
-	// attached (AttachBus): publishes taken from clients and not yet
+	// attached (JoinCluster): publishes taken from clients and not yet
 	// answered by the bus (err 503 beyond); resume fetches from the bus at
 	// once, and resumes waiting for one (beyond, a sub is answered from
 	// this node's own history alone); how long a resume may wait for this

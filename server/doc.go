@@ -24,7 +24,7 @@
 // engine goroutine, and never do per-recipient work: publishes are encoded
 // once (publish.go) and shard writes the same bytes to every subscriber.
 //
-// With a cluster bus attached (AttachBus, cluster.go) it is also the bus's
+// With a cluster bus attached (JoinCluster, cluster.go) it is also the bus's
 // Sink: pubs and API publishes go to the bus and are acked on its ack,
 // every publication comes back through Deliver into the hub, and resumes
 // that this node's history cannot serve go through a bounded fetch pool.

@@ -263,8 +263,8 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<-
 	return err
 }
 
-// joinCluster connects the bus with -nats (nil without) and attaches it
-// to srv, which is its Sink. It does not wait for NATS: the node serves
+// joinCluster connects the bus with -nats (nil without) with srv as its
+// Sink (srv.JoinCluster). It does not wait for NATS: the node serves
 // its own clients meanwhile and /readyz says why it is not ready.
 func joinCluster(cfg *serveConfig, srv *server.Server, met *metrics.Metrics, log *slog.Logger) (*cluster.Bus, error) {
 	f := &cfg.cluster
@@ -275,13 +275,16 @@ func joinCluster(cfg *serveConfig, srv *server.Server, met *metrics.Metrics, log
 	cc.HistorySize, cc.HistoryTTL = cfg.server.HistorySize, cfg.server.HistoryTTL
 	cc.MaxInflight = cfg.server.BusMaxInflight
 	cc.OnEpoch, cc.OnPublish = srv.Hub().SetEpoch, met.ObserveBusPublish
-	bus, err := cluster.Connect(cc, srv, log)
-	if err != nil {
+	var bus *cluster.Bus
+	if err := srv.JoinCluster(func(sink cluster.Sink) (*cluster.Bus, error) {
+		b, err := cluster.Connect(cc, sink, log)
+		bus = b
+		return b, err
+	}); err != nil {
+		if bus != nil {
+			bus.Close()
+		}
 		return nil, fmt.Errorf("-nats: %w", err)
-	}
-	if err := srv.AttachBus(bus); err != nil {
-		bus.Close()
-		return nil, err
 	}
 	log.Info("cluster: joining", "nats", f.url, "stream", cc.Stream, "prefix", cc.Prefix, "storage", cc.Storage.String())
 	return bus, nil
