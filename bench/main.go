@@ -31,12 +31,15 @@ scenarios:
              Retry-After spread, time to admit all, lost publishes and latency of the N)
   resume     N subscribers over -channels under a steady stream; cut -fraction at once, they resume
              with since; lost, duplicated, recovered, time to recover
+  cluster    one node of -procs serve -nats processes on an embedded NATS server: N subscribers on one
+             channel (and one channel each), paced publishes, then the same while one process drains
   floor      N plain TCP sockets, no WebSocket: the kernel's cost per socket and per send
   pressure   an unpaced burst to N, a probe connecting every 20 ms, a flooder, non-readers: latency, memory, teardown
   chart      RESULT.json OUT.svg: redraw the chart of a run saved with -out
 
 Either -spawn (run this binary's serve on a free port; flags after -- go to serve)
-or -url ws://HOST:PORT/PATH of a running server (-pid, else found via /proc).
+or -url ws://HOST:PORT/PATH of a running server (-pid, else found via /proc);
+cluster spawns its own (flags after -- go to every serve).
 `
 
 // Main is `starling bench ...`. Exit: 0 done, 1 run failed, 2 usage error.
@@ -92,6 +95,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		r, err = RunPressure(ctx, o)
 	case "resume":
 		r, err = RunResume(ctx, o)
+	case "cluster":
+		r, err = RunCluster(ctx, o)
 	case "floor":
 		var ff *plan.FloorFigures
 		ff, r, err = RunFloor(ctx, FloorOpts{N: o.N, Rounds: o.Publishes, Size: o.Size, PerWorker: o.PerWorker, Rate: o.Rate, Timeout: o.Timeout}, o.prog())
@@ -129,7 +134,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 // ParseBenchArgs reads a scenario's flags; every error names its flag.
 func ParseBenchArgs(scen string, args []string, stderr io.Writer) (*Opts, error) {
 	switch scen {
-	case "connect", "idle", "broadcast", "fanin", "storm", "resume", "floor", "pressure":
+	case "connect", "idle", "broadcast", "fanin", "storm", "resume", "floor", "pressure", "cluster":
 	default:
 		return nil, fmt.Errorf("unknown scenario %q\n%s", scen, benchUsage)
 	}
@@ -171,6 +176,8 @@ func ParseBenchArgs(scen string, args []string, stderr io.Writer) (*Opts, error)
 	fs.Float64Var(&o.Fraction, "fraction", 0.2, "storm/resume: fraction of N dropped at once")
 	fs.BoolVar(&o.Compress, "compress", false, "broadcast: run plain, then with every subscriber offering permessage-deflate, and report both; idle: every connection offers it")
 	fs.IntVar(&o.StormM, "m", 0, "storm: M new clients handshake at once while the N subscribers take a -pub-rate stream for -duration, retrying each 503 after its Retry-After (run the server with -accept-rate); 0: drop -fraction of N and redial instead")
+	fs.IntVar(&o.Procs, "procs", 8, "cluster: serve processes making up the node")
+	fs.BoolVar(&o.Standby, "standby", false, "cluster: start a standby process before the drain (as a rolling restart does) even if the others could hold the drained one's clients")
 	fs.StringVar(&o.Out, "out", "", "write the result as JSON to this file")
 	fs.StringVar(&o.Chart, "chart", "", "write a chart (self-contained SVG) to this file")
 	fs.BoolVar(&o.Tokens, "tokens", false, "every connection sends a token of its own (Authorization: Bearer, HS256, a distinct sub); with -spawn the server gets the key")
@@ -182,9 +189,23 @@ func ParseBenchArgs(scen string, args []string, stderr io.Writer) (*Opts, error)
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (serve flags go after --)", fs.Arg(0))
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if scen == "cluster" {
+		if !set["pub-rate"] {
+			o.PubRate = 0.5 // one fan-out to 152,000 at a time on two cores
+		}
+		if !set["timeout"] {
+			o.Timeout = 15 * time.Minute
+		}
+		if o.PubRate <= 0 {
+			return nil, errors.New("-pub-rate must be > 0 for cluster (one fan-out at a time)")
+		}
+		if o.Procs < 2 || o.Procs > 64 {
+			return nil, fmt.Errorf("-procs must be in [2, 64], got %d", o.Procs)
+		}
+	}
 	if scen == "resume" {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if !set["pub-rate"] {
 			o.PubRate = 200 // 2/s on each of the 100 default channels: a replay to do after every cut
 		}
@@ -258,7 +279,7 @@ func ParseBenchArgs(scen string, args []string, stderr io.Writer) (*Opts, error)
 	if o.Compress && scen != "broadcast" && scen != "idle" {
 		return nil, errors.New("-compress is only for broadcast and idle")
 	}
-	if scen != "floor" {
+	if scen != "floor" && scen != "cluster" {
 		if o.Spawn == (o.URL != "") {
 			return nil, errors.New("give exactly one of -spawn or -url")
 		}

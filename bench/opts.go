@@ -35,6 +35,8 @@ type Opts struct {
 	Channels   int
 	Publishers int
 	Compress   bool          // broadcast, idle: subscribers offer permessage-deflate (compress.go)
+	Procs      int           // cluster: server processes
+	Standby    bool          // cluster: start a standby process before the drain even if the others could hold its clients
 	Fraction   float64       // storm
 	StormM     int           // storm -m: new clients handshaking at once (storm_admit.go)
 	AcceptRate float64       // the server's -accept-rate, if given after -- (0: unknown)

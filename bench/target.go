@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -25,6 +26,8 @@ type Target struct {
 	Note       string // what we could not measure and why
 	cmd        *exec.Cmd
 	exited     chan error
+	stopOnce   sync.Once
+	stopped    chan struct{} // closed once Stop has seen the process exit
 }
 
 // SpawnOpts is how to start `starling serve` for a run.
@@ -138,16 +141,23 @@ func Attach(rawURL string, pid int, metrics string) (*Target, error) {
 	return t, nil
 }
 
-// Stop ends a spawned server (SIGTERM, then SIGKILL); attached ones are left alone.
+// Stop ends a spawned server (SIGTERM, then SIGKILL); attached ones are
+// left alone. Safe to call more than once and from several goroutines:
+// every call returns once the process is gone.
 func (t *Target) Stop() {
 	if t == nil || t.cmd == nil || t.cmd.Process == nil {
 		return
 	}
-	_ = t.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-t.exited:
-	case <-time.After(12 * time.Second): // drain may take up to -drain-timeout
-		_ = t.cmd.Process.Kill()
-		<-t.exited
-	}
+	t.stopOnce.Do(func() {
+		t.stopped = make(chan struct{})
+		defer close(t.stopped)
+		_ = t.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-t.exited:
+		case <-time.After(12 * time.Second): // drain may take up to -drain-timeout
+			_ = t.cmd.Process.Kill()
+			<-t.exited
+		}
+	})
+	<-t.stopped
 }

@@ -27,18 +27,6 @@ type Subscription struct {
 	once    bool  // settled is closed
 }
 
-// ErrGap is reported (as an Error event) when a channel's next offset is
-// not the one after the last: messages were lost without the server saying
-// recovered:false. It should never happen.
-type ErrGap struct {
-	Channel  string
-	From, To uint64 // the missing offsets, inclusive
-}
-
-func (e *ErrGap) Error() string {
-	return fmt.Sprintf("client: channel %s: offsets %d..%d missing", e.Channel, e.From, e.To)
-}
-
 // Subscribe subscribes to ch and waits for the server's first ack (across
 // reconnects, until ctx ends). h gets the channel's messages in offset
 // order, each once, from the client's delivery goroutine. The subscription
@@ -193,14 +181,10 @@ func (s *Subscription) deliver(in *inbound) {
 		s.mu.Unlock()
 		return
 	}
-	var gap *ErrGap
-	if s.known && in.Off != s.last+1 {
-		gap = &ErrGap{Channel: s.ch, From: s.last + 1, To: in.Off - 1}
-	}
+	// Offsets only increase: a cluster's are its bus's sequence, shared by
+	// every channel, so a jump is no gap (docs/protocol.md). A loss the
+	// client must act on is announced by the server (recovered:false).
 	s.last = in.Off
 	s.mu.Unlock()
-	if gap != nil {
-		s.c.emit(Event{Kind: Error, Channel: s.ch, Err: gap})
-	}
 	s.c.disp.push(item{msg: Message{Channel: s.ch, Offset: in.Off, Data: in.Data}, sub: s}, s.c.ctx.Done())
 }

@@ -59,6 +59,9 @@ type Bus struct {
 	synced bool   // hw and epoch are set from the stream
 	hw     uint64 // the highest stream sequence delivered (or skipped)
 	chbuf  []byte
+	// done mirrors hw once the Deliver calls up to it have returned, for
+	// readers that must not wait for dmu (Delivered).
+	done atomic.Uint64
 
 	epoch    atomic.Uint32
 	streamOK atomic.Bool
@@ -301,6 +304,7 @@ func (b *Bus) resyncOnce() error {
 		b.log.Error("cluster: stream's last sequence went back under the same epoch", "last", last, "delivered", b.hw)
 		b.hw = last
 	}
+	b.done.Store(b.hw)
 	b.streamOK.Store(true)
 	b.setReason("")
 	return nil

@@ -179,3 +179,7 @@ func (c *Config) validate() error {
 	}
 	return nil
 }
+
+// Validate checks c as Connect will (after filling the defaults), naming
+// the offending field; c itself is not changed.
+func (c Config) Validate() error { return c.validate() }

@@ -28,6 +28,15 @@
 // with the same offsets and predecessors, and the bus keeps no state per
 // channel.
 //
+// # What the server asks of it
+//
+// Publish (async, acked through a callback), Deliver on the Sink, Fetch
+// (the stored publications after an offset, for a resume), Stored (one
+// stored publication, to anchor a node that never delivered it),
+// Delivered/WaitDelivered (how far this node has delivered the stream: a
+// resume from a node that is ahead waits for it), Ready, Stats, Drain and
+// Close.
+//
 // # What it owns and must never do
 //
 // It owns the NATS connection, the stream's configuration, the epoch, the

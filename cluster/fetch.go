@@ -75,3 +75,39 @@ func (b *Bus) Fetch(ctx context.Context, ch []byte, after uint64, max int) ([]Pu
 	b.st.fetches.Add(1)
 	return out, nil
 }
+
+// Stored returns ch's publication at offset off if the stream still holds
+// it (false if not, or if off is another channel's). Its Prev is not
+// known here (the stream keeps no predecessor with a message) and is 0.
+// For a node that must learn where a channel stands before it can resume
+// a client there: nothing after the client's offset is stored, and the
+// node has not delivered that offset itself (it started after it).
+func (b *Bus) Stored(ctx context.Context, ch []byte, off uint64) (Pub, bool, error) {
+	if !frame.ValidChannel(ch) {
+		return Pub{}, false, ErrChannel
+	}
+	if ok, why := b.Ready(); !ok {
+		return Pub{}, false, fmt.Errorf("%w: %s", ErrUnavailable, why)
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.FetchTimeout)
+	defer cancel()
+	subj := string(appendToken([]byte(b.chPrefix), ch))
+	it, err := jetstreamext.GetBatch(ctx, b.js, b.cfg.Stream, 1, jetstreamext.GetBatchSeq(off), jetstreamext.GetBatchSubject(subj))
+	if err != nil {
+		return Pub{}, false, fmt.Errorf("%w: get %s at %d: %v", ErrUnavailable, ch, off, err)
+	}
+	for sm, err := range it {
+		if errors.Is(err, jetstreamext.ErrNoMessages) {
+			break
+		}
+		if err != nil {
+			return Pub{}, false, fmt.Errorf("%w: get %s at %d: %v", ErrUnavailable, ch, off, err)
+		}
+		enc, ok := encOf(sm.Header)
+		if sm.Sequence != off || !ok {
+			break // the next one of ch: off itself is not (or no longer) ch's
+		}
+		return Pub{Off: off, Data: sm.Data, Enc: enc}, true, nil
+	}
+	return Pub{}, false, nil
+}

@@ -5,64 +5,47 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/starling-ws/starling/frame"
+	"github.com/starling-ws/starling/internal/natsrv"
 	"github.com/starling-ws/starling/internal/wstest"
 	"github.com/starling-ws/starling/poller"
 	"github.com/starling-ws/starling/shard"
 )
 
-// natsSrv is an embedded nats-server with JetStream on a temp store; it
-// can be shut down and started again on the same port and store.
+// natsSrv is an embedded nats-server with JetStream on a temp store
+// (internal/natsrv); it can be shut down and started again on the same
+// port and store.
 type natsSrv struct {
-	tb   testing.TB
-	dir  string
-	port int
-	s    *server.Server
+	tb testing.TB
+	*natsrv.Server
 }
 
 func startNATS(tb testing.TB) *natsSrv {
 	tb.Helper()
-	n := &natsSrv{tb: tb, dir: tb.TempDir(), port: -1}
-	n.start()
-	tb.Cleanup(n.stop)
-	return n
+	s, err := natsrv.Start(natsrv.Options{Dir: tb.TempDir(), Log: os.Getenv("NATS_LOG") != ""})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Stop)
+	return &natsSrv{tb, s}
 }
 
 func (n *natsSrv) start() {
 	n.tb.Helper()
-	opts := &server.Options{Host: "127.0.0.1", Port: n.port, JetStream: true, StoreDir: n.dir, NoLog: os.Getenv("NATS_LOG") == "", NoSigs: true, Trace: false}
-	s, err := server.NewServer(opts)
-	if err != nil {
+	if err := n.Restart(); err != nil {
 		n.tb.Fatal(err)
 	}
-	if !opts.NoLog {
-		s.ConfigureLogger()
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		n.tb.Fatal("nats-server not ready")
-	}
-	n.s = s
-	n.port = s.Addr().(*net.TCPAddr).Port
 }
 
-func (n *natsSrv) stop() {
-	if n.s != nil {
-		n.s.Shutdown()
-		n.s.WaitForShutdown()
-		n.s = nil
-	}
-}
+func (n *natsSrv) stop() { n.Stop() }
 
-func (n *natsSrv) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
+func (n *natsSrv) url() string { return n.URL() }
 
 // waitFor polls cond until it holds (internal/wstest's deadline).
 func waitFor(tb testing.TB, what string, cond func() bool) {

@@ -24,6 +24,7 @@ func (b *Bus) onLive(m *nats.Msg) {
 	b.st.inBytes.Add(uint64(len(m.Data)))
 	b.dmu.Lock()
 	defer b.dmu.Unlock()
+	defer b.advanced()
 	if !b.synced {
 		return // older than the stream position the first sync reads
 	}
@@ -78,6 +79,7 @@ func (b *Bus) catchUp(to uint64) error {
 			b.st.lost.Add(to - b.hw)
 			b.log.Warn("cluster: catch-up over MaxCatchup: skipped", "from", b.hw+1, "to", to)
 			b.hw = to
+			b.advanced()
 			return nil
 		}
 		n := int(min(to-b.hw, uint64(catchBatch), uint64(budget)))
@@ -125,6 +127,7 @@ func (b *Bus) catchBatch(to uint64, n int) (int, error) {
 		// before this node could fetch it.
 		b.st.lost.Add(to - b.hw)
 		b.hw = to
+		b.advanced()
 		return 0, nil
 	}
 	// Each channel's first message here needs its predecessor: the
@@ -156,6 +159,7 @@ func (b *Bus) catchBatch(to uint64, n int) (int, error) {
 		} else {
 			b.st.bad.Add(1)
 		}
+		b.advanced()
 		last[m.subj] = m.seq
 	}
 	// Fewer than asked may be the server's byte bound on one answer, not

@@ -47,7 +47,7 @@ func TestMeasureSubjectMemory(t *testing.T) {
 		before := heapInuse()
 		var conns []net.Conn
 		for c := range tc.conns {
-			conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ns.port))
+			conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ns.Port()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,7 +82,7 @@ func TestMeasureSubjectMemory(t *testing.T) {
 		for _, c := range conns {
 			c.Close()
 		}
-		waitFor(t, "server dropped the subscriptions", func() bool { return ns.s.NumSubscriptions() < 100 })
+		waitFor(t, "server dropped the subscriptions", func() bool { return ns.NumSubscriptions() < 100 })
 	}
 }
 

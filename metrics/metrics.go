@@ -36,6 +36,7 @@ type Metrics struct {
 	fanout   prometheus.Histogram
 	tickLag  prometheus.Histogram
 	joinWait prometheus.Histogram
+	busLat   prometheus.Histogram // registered by Attach on a node with a bus
 	ready    readiness
 	mem      memory
 	srv      atomic.Pointer[server.Server]
@@ -78,6 +79,7 @@ func New(opt Options) *Metrics {
 		// a millisecond when healthy; tens of milliseconds mean starved CPU.
 		Buckets: []float64{1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 1},
 	})
+	m.busLat = newBusLatency()
 	m.ready.init(opt.StallAfter, opt.MaxTickLag)
 	m.mem.init()
 	m.reg.MustRegister(
@@ -112,6 +114,10 @@ func (m *Metrics) Attach(srv *server.Server) {
 	}
 	m.ready.draining = srv.Draining
 	m.reg.MustRegister(newCollector(srv, &m.mem, &m.ready))
+	if srv.Bus() != nil {
+		m.ready.bus = srv.BusReady
+		m.reg.MustRegister(clusterCollector{srv}, m.busLat)
+	}
 	m.ready.attach()
 }
 

@@ -18,7 +18,11 @@ import (
 //  3. the reactor is not lagging: no shard ran a tick more than MaxTickLag
 //     (2s) late within the last StallAfter. A late tick means a shard's
 //     queue (fan-outs, timers) is seconds behind; readiness comes back
-//     StallAfter after the last late tick.
+//     StallAfter after the last late tick;
+//  4. on a cluster node, the bus can carry cluster traffic (NATS connected,
+//     the stream read and caught up with: cluster.Bus.Ready): without it a
+//     pub gets err 503, so a load balancer should send clients elsewhere.
+//     The node's own clients stay connected meanwhile.
 //
 // Limitation: OnTickLag does not say which shard ticked, so one shard stuck
 // while others tick is caught only by rule 3, when its late tick finally
@@ -29,9 +33,10 @@ type readiness struct {
 	attached           atomic.Bool
 	shutting           atomic.Bool
 	draining           func() bool
-	lastTick           atomic.Int64 // ns since base of the last tick seen (or of attach)
-	lastLate           atomic.Int64 // ns since base of the last tick later than maxLag; 0 none
-	lateLag            atomic.Int64 // that tick's lag, for the reason text
+	bus                func() (bool, string) // nil without a bus
+	lastTick           atomic.Int64          // ns since base of the last tick seen (or of attach)
+	lastLate           atomic.Int64          // ns since base of the last tick later than maxLag; 0 none
+	lateLag            atomic.Int64          // that tick's lag, for the reason text
 	// now is monotonic ns since base; a test replaces it with a manual
 	// clock so the rule is walked without sleeping.
 	now func() int64
@@ -73,6 +78,11 @@ func (r *readiness) check() (ok bool, why string) {
 		return false, "shutting down"
 	case r.draining != nil && r.draining():
 		return false, "draining"
+	}
+	if r.bus != nil {
+		if ok, why := r.bus(); !ok {
+			return false, why
+		}
 	}
 	now := r.mono()
 	if gap := now - r.lastTick.Load(); gap > r.stallAfter {

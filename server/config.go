@@ -64,6 +64,17 @@ type Config struct {
 	// becomes a coarse-clock tick). Tests pass the Verifier's clock.
 	Now func() time.Time
 
+	// The cluster bus's bounds (issue 13, cluster.go), used once a bus is
+	// attached (JoinCluster): publishes taken from clients and not yet
+	// answered by the bus (err 503 beyond); resume fetches from the bus at
+	// once, and resumes waiting for one (beyond, a sub is answered from
+	// this node's own history alone); how long a resume may wait for this
+	// node to catch up with the stream, and for its fetch.
+	BusMaxInflight  int
+	BusFetches      int
+	BusFetchQueue   int
+	BusFetchTimeout time.Duration
+
 	Logger *slog.Logger
 
 	// Optional observers (metrics): fan-out time per publish and how late
@@ -98,6 +109,10 @@ func Defaults() Config {
 		MaxReplay:        64,
 		Compress:         true,
 		CompressMin:      DefaultCompressMin,
+		BusMaxInflight:   4096,
+		BusFetches:       16,
+		BusFetchQueue:    4096,
+		BusFetchTimeout:  5 * time.Second,
 	}
 }
 
@@ -145,6 +160,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("-max-replay must be in [0, %d], got %d", 1<<20, c.MaxReplay)
 	case c.CompressMin < 0 || c.CompressMin > c.MaxMessage:
 		return fmt.Errorf("-compress-min must be in [0, -max-message (%d)], got %d", c.MaxMessage, c.CompressMin)
+	case c.BusMaxInflight < 1 || c.BusMaxInflight > 1<<20:
+		return fmt.Errorf("-nats-max-inflight must be in [1, %d], got %d", 1<<20, c.BusMaxInflight)
+	case c.BusFetches < 1 || c.BusFetches > 1024:
+		return fmt.Errorf("-nats-max-fetches must be in [1, 1024], got %d", c.BusFetches)
+	case c.BusFetchQueue < 0 || c.BusFetchQueue > 1<<20:
+		return fmt.Errorf("-nats-fetch-queue must be in [0, %d], got %d", 1<<20, c.BusFetchQueue)
+	case c.BusFetchTimeout < 100*time.Millisecond || c.BusFetchTimeout > time.Minute:
+		return fmt.Errorf("-nats-fetch-timeout must be in [100ms, 1m], got %v", c.BusFetchTimeout)
 	}
 	if c.HistorySize > 0 {
 		switch {

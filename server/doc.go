@@ -29,6 +29,13 @@
 // engine goroutine, and never do per-recipient work: publishes are encoded
 // once (publish.go) and shard writes the same bytes to every subscriber.
 //
+// With a cluster bus attached (JoinCluster, cluster.go) it is also the bus's
+// Sink: pubs and API publishes go to the bus and are acked on its ack,
+// every publication comes back through Deliver into the hub, and resumes
+// that this node's history cannot serve go through a bounded fetch pool.
+// Event loops never call the bus; its goroutines and the fetch pool write
+// to sessions only through *poller.Conn.
+//
 // Concurrency: OnOpen/OnData/OnClose for one connection are serialised by
 // the engine; OnTimer and OnSlow come from shard workers and touch only the
 // session's atomic fields, or go through *poller.Conn (which serialises

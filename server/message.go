@@ -52,19 +52,16 @@ func (ss *session) Message(text bool, p []byte) {
 			ss.replyErr(enc, op.ID, frame.CodeTooMany, "subscription limit reached (-max-subscriptions)")
 			return
 		}
-		// The shard's worker writes the ack (built here, under the
-		// channel's lock, with the position the stream starts after), so
-		// that it precedes every msg of the channel on the wire.
-		ack := subAck{srv: s, fd: fd, enc: enc, id: op.ID}
 		var since *shard.Position
 		if op.Since.Set {
 			// An epoch that does not parse matches no channel: the sub is
 			// then answered recovered:false, like any other lost position.
 			since = &shard.Position{Off: op.Since.Off, Epoch: frame.ParseEpoch(op.Since.Epoch)}
 		}
-		if err := s.hub.Subscribe(&ss.link, op.Ch, ss.class(enc), since, &ack); err != nil {
-			ss.link.Unreserve()
-			code, msg := hubErr(err)
+		if s.cl != nil && s.cl.sub(ss, op.Ch, enc, op.ID, since) {
+			return // a resume through the bus, or queued behind one (cluster_resume.go)
+		}
+		if code, msg := s.subscribe(ss, enc, op.Ch, op.ID, since, nil); code != 0 {
 			ss.replyErr(enc, op.ID, code, msg)
 		}
 	case frame.OpUnsub:
@@ -72,6 +69,9 @@ func (ss *session) Message(text bool, p []byte) {
 		if op.ID != nil {
 			ack = frame.AppendAck(nil, enc, op.ID)
 			s.st.repliesOut.add(fd, 1)
+		}
+		if s.cl != nil && s.cl.unsub(ss, op.Ch, enc, op.ID, ack) {
+			return
 		}
 		// Written by the worker after the leave, or here if the connection
 		// cannot be a member.
@@ -84,6 +84,10 @@ func (ss *session) Message(text bool, p []byte) {
 			return
 		}
 		if ss.overRate(fd, enc, op.ID, "publish rate over -max-publish-rate") {
+			return
+		}
+		if s.cl != nil {
+			s.cl.publishBus(ss, fd, op.Ch, op.Data, enc, op.ID) // acked when the bus answers
 			return
 		}
 		off, code, msg := s.publish(fd, op.Ch, op.Data, enc)
@@ -141,6 +145,27 @@ func (ss *session) overRate(fd int, enc frame.Enc, id []byte, msg string) bool {
 
 // testHookMessage, when set by a test (export_test.go), sees every op.
 var testHookMessage func(op *frame.Op)
+
+// subscribe hands a sub to the hub (the subscription is Reserved): the
+// shard's worker writes the ack (built under the channel's lock, with the
+// position the stream starts after), so that it precedes every msg of the
+// channel on the wire. fetched, if set, are a bus's publications after
+// since (a resume through the bus). A refusal gives the reservation back
+// and returns the err reply's code and message.
+func (s *Server) subscribe(ss *session, enc frame.Enc, ch, id []byte, since *shard.Position, fetched []shard.Stored) (int, string) {
+	ack := subAck{srv: s, fd: ss.pc.Fd(), enc: enc, id: id}
+	var err error
+	if fetched != nil {
+		err = s.hub.SubscribeFrom(&ss.link, ch, ss.class(enc), *since, fetched, &ack)
+	} else {
+		err = s.hub.Subscribe(&ss.link, ch, ss.class(enc), since, &ack)
+	}
+	if err != nil {
+		ss.link.Unreserve()
+		return hubErr(err)
+	}
+	return 0, ""
+}
 
 // subAck builds a sub's ack under the hub's channel lock (shard.AckBuilder).
 // id aliases the read buffer: BuildAck runs within Subscribe, while it is

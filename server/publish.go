@@ -63,12 +63,8 @@ func (p *payload) Frame(cls shard.Class, ch string, off uint64) []byte {
 // -max-message once converted) is refused here, whether or not such
 // subscribers exist now, so that no subscriber silently misses an offset.
 func (s *Server) publish(fd int, ch, data []byte, enc frame.Enc) (uint64, int, string) {
-	if _, err := frame.TranscodedLen(data, enc, s.cfg.MaxMessage); err != nil {
-		var ce *frame.ConvError
-		if errors.As(err, &ce) {
-			return 0, ce.Code, ce.Msg
-		}
-		return 0, frame.CodeBadRequest, err.Error()
+	if code, msg := s.checkPub(data, enc); code != 0 {
+		return 0, code, msg
 	}
 	// Counted before the hub can deliver it (see shard's Publish).
 	s.st.publishes.add(fd, 1)
@@ -81,6 +77,19 @@ func (s *Server) publish(fd int, ch, data []byte, enc frame.Enc) (uint64, int, s
 	}
 	code, msg := hubErr(err)
 	return 0, code, msg
+}
+
+// checkPub refuses data that subscribers of the other encoding could not
+// receive (see publish): the err reply's code and message, 0 if fine.
+func (s *Server) checkPub(data []byte, enc frame.Enc) (int, string) {
+	if _, err := frame.TranscodedLen(data, enc, s.cfg.MaxMessage); err != nil {
+		var ce *frame.ConvError
+		if errors.As(err, &ce) {
+			return ce.Code, ce.Msg
+		}
+		return frame.CodeBadRequest, err.Error()
+	}
+	return 0, ""
 }
 
 // CodeUnavailable is the err code for a publish the server cannot take

@@ -17,7 +17,8 @@ type Server struct {
 	clock *shard.Clock
 	hub   *shard.Hub
 	eng   poller.Engine
-	start time.Time // New's time (uptime in GET /api/info)
+	start time.Time    // New's time (uptime in GET /api/info)
+	cl    *clusterSide // the cluster bus's side (cluster.go); nil when alone
 
 	// Timeouts in wheel ticks (seconds), precomputed.
 	tPing, tPong, tHandshake, tFragment, tGrace, tAuth uint32
@@ -99,10 +100,15 @@ func (s *Server) Draining() bool { return s.draining.Load() }
 // Open is the number of upgraded connections.
 func (s *Server) Open() int64 { return s.open.Load() }
 
-// Close stops the engine (closing what is left) and the shard workers.
+// Close stops the engine (closing what is left), the cluster side's
+// goroutines and the shard workers. With a bus, close the bus first (it
+// stops calling Deliver and answers the publishes it holds).
 func (s *Server) Close() error {
 	s.draining.Store(true)
 	err := s.eng.Close()
+	if s.cl != nil {
+		s.cl.stop()
+	}
 	s.hub.Stop()
 	s.slowLog.flush()
 	s.rejectLog.flush()

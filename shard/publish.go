@@ -147,18 +147,11 @@ func (h *Hub) Publish(ch []byte, p Payload) (uint64, error) {
 			return 0, ErrTooManyChannels
 		}
 	}
-	n := int32(0)
-	for g := &c.home; g != nil; g = g.next {
-		if g.cnt > 0 {
-			// A publish larger than the whole bound still goes through an
-			// empty queue, alone: its own size is not a backlog.
-			if q := h.shards[g.shard].qbytes.Load(); q > 0 && q+size > h.cfg.QueueBytes {
-				st.mu.Unlock()
-				return 0, ErrBusy
-			}
-			n++
-		}
+	if h.busy(c, size) {
+		st.mu.Unlock()
+		return 0, ErrBusy
 	}
+	n := c.groupsWithMembers()
 	t := &task{p: p, ch: c, off: c.off + 1, prev: c.off, size: size}
 	c.off++
 	h.enqueue(st, c, t, n)
@@ -231,12 +224,7 @@ func (h *Hub) PublishAt(ch []byte, off, prev uint64, epoch uint32, p Payload) (b
 	if off <= c.off {
 		return false, nil
 	}
-	n := int32(0)
-	for g := &c.home; g != nil; g = g.next {
-		if g.cnt > 0 {
-			n++
-		}
-	}
+	n := c.groupsWithMembers()
 	t := &task{p: p, ch: c, off: off, prev: prev, size: int64(p.Size())}
 	c.off = off
 	h.enqueue(st, c, t, n)

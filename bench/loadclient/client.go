@@ -30,6 +30,8 @@ type dialCfg struct {
 	base     int
 	resume   bool   // subscribers track their position and resume after a cut (resume.go)
 	deflate  bool   // offer permessage-deflate (deflate.go)
+	seq      bool   // resume subscribers count loss by the data's sequence (a cluster's offsets skip)
+	own      string // also subscribe to own + index (a channel of its own), id "own"
 	req      []byte // the upgrade request, built once per batch
 	// token, if set: each connection adds a token of its own to req (token.go)
 	token *worker.TokenSpec
@@ -80,9 +82,11 @@ type client struct {
 	cutWait atomic.Int64   // cut connections whose OnClose has not run yet
 	cutAt   atomic.Int64   // unix ns of the last cut
 
-	adm   admission                        // retrying dials (admission.go)
-	eng   *poller.Epoll                    // for redials; set before the first command
-	token atomic.Pointer[worker.TokenSpec] // set by the token command: every later dial signs with it
+	adm     admission                        // retrying dials (admission.go)
+	eng     *poller.Epoll                    // for redials; set before the first command
+	token   atomic.Pointer[worker.TokenSpec] // set by the token command: every later dial signs with it
+	seqBase atomic.Int64                     // the sequence at index 0 of last and got
+	fo      failover                         // failover.go
 }
 
 func newClient() *client { return &client{hist: worker.NewHist(), recHist: worker.NewHist()} }
@@ -97,7 +101,7 @@ func (cl *client) stats() *worker.WStats {
 		Bytes: cl.bytesIn.Load(), Pings: cl.pings.Load(), Closes: cl.closes.Load(), PubDone: cl.pubDone.Load(),
 		Deflated: cl.deflated.Load(), Compressed: cl.compressed.Load(),
 		Lost: cl.rs.lost.Load(), Dups: cl.rs.dups.Load(), Resumed: cl.rs.resumed.Load(), Recovered: cl.rs.recovered.Load(),
-		NotRecovered: cl.rs.notRecovered.Load(), CaughtUp: cl.rs.caughtUp.Load(),
+		NotRecovered: cl.rs.notRecovered.Load(), CaughtUp: cl.rs.caughtUp.Load(), Failovers: cl.fo.n.Load(),
 	}
 }
 
@@ -149,6 +153,9 @@ func (cl *client) established(cc *cconn) {
 		cl.conns = append(cl.conns, cc)
 	}
 	cl.mu.Unlock()
+	if cc.cfg.own != "" && !cc.cfg.pub {
+		defer cl.subscribeOwn(cc)
+	}
 	if cc.cfg.resume && cc.cfg.channels > 0 && !cc.cfg.pub {
 		cl.subscribeResume(cc)
 		return
@@ -186,6 +193,8 @@ func (cl *client) OnClose(c *poller.Conn, err error) {
 	}
 	if cc.cutting.Load() {
 		cl.cutClosed(cc)
+	} else if !cc.dropped.Load() && cc.stream != nil {
+		cl.failedOver(cc)
 	}
 	cl.mu.Lock()
 	list := &cl.conns

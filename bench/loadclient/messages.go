@@ -44,6 +44,7 @@ var (
 	keyData  = []byte(`"data":`)
 	keyID1   = []byte(`"id":1}`)
 	keyID1c  = []byte(`"id":1,`)
+	keyIDOwn = []byte(`"id":"own"`) // the sub of a channel of its own (Cmd.Own); pub ids are numbers
 )
 
 // message classifies a JSON reply or push. A push's data is the string
@@ -52,15 +53,7 @@ func (cl *client) message(p []byte) {
 	switch {
 	case bytes.Contains(p, keyOpMsg):
 		cl.msgs.Add(1)
-		i := bytes.Index(p, keyData)
-		if i < 0 {
-			return
-		}
-		d := bytes.TrimLeft(p[i+len(keyData):], " ")
-		if len(d) == 0 || d[0] != '"' {
-			return
-		}
-		seq, d, ok1 := leadingInt(d[1:])
+		seq, d, ok1 := dataSeq(p)
 		sent, _, ok2 := leadingInt(d)
 		if !ok1 || !ok2 {
 			return
@@ -73,6 +66,7 @@ func (cl *client) message(p []byte) {
 		if us < 1 {
 			us = 1
 		}
+		seq -= cl.seqBase.Load()
 		cl.mu.Lock()
 		_ = cl.hist.RecordValue(min(us, worker.HistMaxMicros))
 		if seq >= 0 && seq < int64(len(cl.last)) {
@@ -83,7 +77,7 @@ func (cl *client) message(p []byte) {
 		}
 		cl.mu.Unlock()
 	case bytes.Contains(p, keyOpAck):
-		if bytes.Contains(p, keyID1) || bytes.Contains(p, keyID1c) {
+		if bytes.Contains(p, keyID1) || bytes.Contains(p, keyID1c) || bytes.Contains(p, keyIDOwn) {
 			cl.subacks.Add(1)
 		} else {
 			cl.pubacks.Add(1)
@@ -91,6 +85,20 @@ func (cl *client) message(p []byte) {
 	case bytes.Contains(p, keyOpErr):
 		cl.errReplies.Add(1)
 	}
+}
+
+// dataSeq reads the sequence at the start of a push's data (a string
+// "<seq>:..."), and returns what follows it.
+func dataSeq(p []byte) (int64, []byte, bool) {
+	i := bytes.Index(p, keyData)
+	if i < 0 {
+		return 0, nil, false
+	}
+	d := bytes.TrimLeft(p[i+len(keyData):], " ")
+	if len(d) == 0 || d[0] != '"' {
+		return 0, nil, false
+	}
+	return leadingInt(d[1:])
 }
 
 // leadingInt parses digits up to a ':' and returns what follows it.

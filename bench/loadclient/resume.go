@@ -27,12 +27,14 @@ import (
 // the handler calls of the connection holding it; last is also read by
 // "tail".
 type position struct {
-	ch     string
-	last   atomic.Uint64
-	epoch  string // "" until the first ack
-	cutAt  int64  // unix ns of the cut it resumes from; 0 if none
-	target uint64 // resumed and recovered: the ack's offset, caught up on reaching it
-	wait   bool   // resumed, not yet caught up
+	ch      string
+	last    atomic.Uint64
+	lastSeq atomic.Int64 // seq mode: the last data sequence seen; -1 none
+	chk     []byte       // `"ch":"<ch>"`, to tell its msgs from another channel's
+	epoch   string       // "" until the first ack
+	cutAt   int64        // unix ns of the cut it resumes from; 0 if none
+	target  uint64       // resumed and recovered: the ack's offset, caught up on reaching it
+	wait    bool         // resumed, not yet caught up
 }
 
 // resumeStats are the worker's resume counters.
@@ -49,6 +51,8 @@ func (cl *client) subscribeResume(cc *cconn) {
 		pos, cl.cutQ = cl.cutQ[n-1], cl.cutQ[:n-1]
 	} else {
 		pos = &position{ch: cc.cfg.prefix + strconv.Itoa((cc.cfg.base+cc.idx)%cc.cfg.channels)}
+		pos.lastSeq.Store(-1)
+		pos.chk = []byte(`"ch":"` + pos.ch + `"`)
 	}
 	cc.stream = pos // under mu: tail reads it
 	cl.mu.Unlock()
@@ -79,7 +83,11 @@ func (cl *client) track(cc *cconn, p []byte) {
 	switch {
 	case bytes.Contains(p, keyOpMsg):
 		off, ok := fieldUint(p, keyOff)
-		if !ok {
+		if !ok || !bytes.Contains(p, pos.chKey()) {
+			return // another channel's (Cmd.Own)
+		}
+		if cc.cfg.seq {
+			cl.trackSeq(pos, p, off)
 			return
 		}
 		last := pos.last.Load()
@@ -111,6 +119,11 @@ func (cl *client) track(cc *cconn, p []byte) {
 		i := bytes.Index(p, keyRecovered)
 		if i < 0 || !bytes.HasPrefix(p[i+len(keyRecovered):], []byte("true")) {
 			cl.rs.notRecovered.Add(1)
+			if cc.cfg.seq {
+				// The next message's sequence shows what was not replayed.
+				pos.last.Store(off)
+				return
+			}
 			if last := pos.last.Load(); off > last {
 				cl.rs.lost.Add(int64(off - last)) // what the reload would have to cover
 			}
@@ -124,6 +137,8 @@ func (cl *client) track(cc *cconn, p []byte) {
 		}
 	}
 }
+
+func (pos *position) chKey() []byte { return pos.chk }
 
 // caughtUp records the time from the cut to the replay's end.
 func (cl *client) caughtUp(pos *position) {
@@ -199,7 +214,11 @@ func (cl *client) tail(final uint64) (behind, missing int64) {
 		if cc.stream == nil {
 			continue
 		}
-		if last := cc.stream.last.Load(); last < final {
+		last := cc.stream.last.Load()
+		if cc.cfg.seq {
+			last = uint64(max(cc.stream.lastSeq.Load(), 0))
+		}
+		if last < final {
 			behind++
 			missing += int64(final - last)
 		}

@@ -45,7 +45,7 @@ func (cl *client) do(eng *poller.Epoll, c *worker.Cmd) worker.Event {
 			path = "/ws"
 		}
 		cfg := &dialCfg{raw: c.Raw, pub: c.Pub, prefix: c.Prefix, channels: c.Channels, base: c.Base, resume: c.Resume, deflate: c.Deflate,
-			req: upgradeRequest(c.Addr, path, c.Deflate), token: cl.token.Load(), retryUntil: c.RetryUntil, addr: c.Addr, laddrs: laddrs(c)}
+			seq: c.Seq, own: c.Own, req: upgradeRequest(c.Addr, path, c.Deflate), token: cl.token.Load(), retryUntil: c.RetryUntil, addr: c.Addr, laddrs: laddrs(c)}
 		cl.cfg.Store(cfg)
 		if !c.Pub {
 			cl.mu.Lock()
@@ -74,6 +74,9 @@ func (cl *client) do(eng *poller.Epoll, c *worker.Cmd) worker.Event {
 	case "cut":
 		go cl.cut(eng, c)
 		return worker.Event{Ev: "ok"}
+	case "failover":
+		cl.startFailover(eng, c)
+		return worker.Event{Ev: "ok"}
 	case "tail":
 		behind, missing := cl.tail(c.Final)
 		return worker.Event{Ev: "stats", Stats: &worker.WStats{Behind: behind, Missing: missing}}
@@ -82,6 +85,7 @@ func (cl *client) do(eng *poller.Epoll, c *worker.Cmd) worker.Event {
 		defer cl.mu.Unlock()
 		return worker.Event{Ev: "hist", Hist: cl.recHist.Export()}
 	case "reset":
+		cl.seqBase.Store(int64(c.SeqBase))
 		cl.mu.Lock()
 		cl.hist = worker.NewHist()
 		cl.last = make([]int64, c.Seqs)
@@ -151,7 +155,7 @@ func (cl *client) publish(c *worker.Cmd) {
 			}
 		}
 		k := i % len(pubs)
-		seq := int64(i / len(pubs))
+		seq := int64(c.SeqBase + i/len(pubs))
 		buf = appendPub(buf[:0], chans[k], seq, int64(i)+2, c.Size, time.Now().UnixNano())
 		if err := pubs[k].c.WriteCopy(buf); err != nil {
 			cl.pubErr.Add(1)

@@ -39,6 +39,12 @@ func ParseArgs(args []string, stderr io.Writer) (Input, string, error) {
 	tokens := fs.Bool("tokens", false, "connections authenticate with tokens (adds the measured grant cost, plan.TokenBytes)")
 	ownCh := fs.Float64("tokens-own-ch", 0, "with -tokens: fraction of connections whose ch claim is their own, not shared [0, 1]")
 	perIP := fs.Bool("per-ip", false, "the server runs with -max-conns-per-ip (the per-address table: one entry per client address)")
+	cluster := fs.Bool("nats", false, "a cluster node (serve -nats): add the bus's fixed bounds")
+	busInfl := fs.Int64("nats-max-inflight", 4096, "server -nats-max-inflight")
+	busPend := fs.String("nats-pending-bytes", "64MiB", "server -nats-pending-bytes")
+	busFetch := fs.Int64("nats-max-fetches", 16, "server -nats-max-fetches")
+	busFQ := fs.Int64("nats-fetch-queue", 4096, "server -nats-fetch-queue")
+	maxReplay := fs.Int64("max-replay", 64, "server -max-replay")
 	profile := fs.String("profile", DefaultProfile, "profile JSON written by `starling bench idle -profile`")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: starling plan -ram SIZE [flags]\n\nHow many connections fit on a host, from figures measured by `starling bench idle`.\n\n")
@@ -133,6 +139,21 @@ func ParseArgs(args []string, stderr io.Writer) (Input, string, error) {
 		return in, "", errors.New("-tokens-own-ch needs -tokens")
 	}
 	in.Tokens, in.TokenOwnCh, in.PerIP = *tokens, *ownCh, *perIP
+	in.Cluster = *cluster
+	switch {
+	case *busInfl < 0:
+		return in, "", fmt.Errorf("-nats-max-inflight must be >= 0, got %d", *busInfl)
+	case *busFetch < 0:
+		return in, "", fmt.Errorf("-nats-max-fetches must be >= 0, got %d", *busFetch)
+	case *busFQ < 0:
+		return in, "", fmt.Errorf("-nats-fetch-queue must be >= 0, got %d", *busFQ)
+	case *maxReplay < 0:
+		return in, "", fmt.Errorf("-max-replay must be >= 0, got %d", *maxReplay)
+	}
+	in.BusInflight, in.BusFetches, in.BusFetchQ, in.MaxReplay = *busInfl, *busFetch, *busFQ, *maxReplay
+	if in.BusPending, err = ParseBytes(*busPend); err != nil {
+		return in, "", fmt.Errorf("-nats-pending-bytes: %w", err)
+	}
 	if *profile == "" {
 		return in, "", errors.New("-profile must name a file")
 	}

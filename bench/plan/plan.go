@@ -35,7 +35,31 @@ type Input struct {
 	Tokens     bool    // connections authenticate with tokens (gate.go: TokenBytes each)
 	TokenOwnCh float64 // fraction of them whose ch claim is their own (PermSetBytes each) [0, 1]
 	PerIP      bool    // the server counts connections per client address (-max-conns-per-ip)
+
+	// A cluster node (-nats): the bus's bounds, fixed too (BusBytes).
+	Cluster     bool
+	BusInflight int64 // -nats-max-inflight: each holds a copy of its data (<= -max-message) + ~200 B
+	BusPending  int64 // -nats-pending-bytes: the live feed's buffer
+	BusFetches  int64 // -nats-max-fetches: each holds up to -max-replay + 1 publications
+	BusFetchQ   int64 // -nats-fetch-queue: ~200 B each
+	MaxReplay   int64 // server -max-replay
 }
+
+// BusBytes is the memory a cluster node's bus bounds fix (0 alone): the
+// publishes in flight, the live feed's buffer, the running fetches and
+// the fetch queue (docs/operations.md, "Memory formula per limit flag").
+func (in Input) BusBytes() int64 {
+	if !in.Cluster {
+		return 0
+	}
+	return in.BusInflight*(in.MaxMessage+busOverhead) + in.BusPending +
+		in.BusFetches*(in.MaxReplay+1)*in.MaxMessage + in.BusFetchQ*busOverhead
+}
+
+// busOverhead is what one publish in flight or queued resume costs beyond
+// its data: its record, the channel name and id copies, the NATS message
+// and headers (about 200 B).
+const busOverhead = 200
 
 // wmemMax is the kernel's default tcp_wmem maximum: what a socket's send
 // buffer may grow to when -sndbuf leaves it to the kernel.
@@ -104,7 +128,7 @@ func Plan(in Input, p *Profile) (Result, error) {
 	r.BusyBytes = r.IdleBytes + float64(in.MaxOutbound) + float64(in.MaxMessage) + r.SendBuf
 	r.AvgBytes = r.IdleBytes*(1-in.BusyFrac) + r.BusyBytes*in.BusyFrac
 	r.CompressBytes = compressFixed(in)
-	r.FixedBytes = float64(in.HistoryMemory+in.FanoutQueue+in.MaxHandshakes*handshakeBytes) + r.CompressBytes + gateFixed
+	r.FixedBytes = float64(in.HistoryMemory+in.FanoutQueue+in.MaxHandshakes*handshakeBytes+in.BusBytes()) + r.CompressBytes + gateFixed
 	usable := float64(in.RAM)*(1-in.Headroom) - r.FixedBytes
 	mem := int64(max(usable, 0) / r.AvgBytes)
 	r.Limits = append(r.Limits, Limit{"memory", mem, fmt.Sprintf("%s usable (RAM x %.2f - %s of fixed bounds) / %s per connection",

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"bytes"
+	"io"
 	"math"
 	"path/filepath"
 	"strings"
@@ -58,6 +59,34 @@ func TestPlanFlagErrorsNameTheFlag(t *testing.T) {
 	f([]string{"-ram", "16GiB", "-compress=maybe"}, "-compress")
 	f([]string{"-ram", "16GiB", "-tokens", "-tokens-own-ch", "2"}, "-tokens-own-ch")
 	f([]string{"-ram", "16GiB", "-tokens-own-ch", "0.5"}, "-tokens")
+	f([]string{"-ram", "16GiB", "-nats-max-inflight", "-1"}, "-nats-max-inflight")
+	f([]string{"-ram", "16GiB", "-nats-pending-bytes", "?"}, "-nats-pending-bytes")
+	f([]string{"-ram", "16GiB", "-nats-max-fetches", "-1"}, "-nats-max-fetches")
+	f([]string{"-ram", "16GiB", "-nats-fetch-queue", "-1"}, "-nats-fetch-queue")
+	f([]string{"-ram", "16GiB", "-max-replay", "-1"}, "-max-replay")
+}
+
+// A cluster node's bus bounds come off the top with their formula.
+func TestPlanClusterBounds(t *testing.T) {
+	in, _, err := ParseArgs([]string{"-ram", "16GiB", "-nats", "-nats-max-inflight", "1000", "-nats-pending-bytes", "10MiB",
+		"-nats-max-fetches", "4", "-nats-fetch-queue", "100", "-max-replay", "9", "-max-message", "1KiB"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := int64(1000*(1024+200) + 10<<20 + 4*10*1024 + 100*200)
+	if got := in.BusBytes(); got != want {
+		t.Fatalf("bus bytes %d, want %d", got, want)
+	}
+	alone, _, _ := ParseArgs([]string{"-ram", "16GiB"}, io.Discard)
+	if alone.BusBytes() != 0 {
+		t.Fatalf("a node alone: bus bytes %d", alone.BusBytes())
+	}
+	p := testProfile()
+	r1, _ := Plan(in, p)
+	r0, _ := Plan(alone, p)
+	if r1.FixedBytes != r0.FixedBytes+float64(want) {
+		t.Fatalf("fixed bounds %v do not include the bus's %d", r1.FixedBytes, want)
+	}
 }
 
 func TestPlanMissingProfileNamesFlag(t *testing.T) {

@@ -18,6 +18,11 @@ func Write(w io.Writer, in Input, p *Profile, path string, r Result) {
 	if in.Compress {
 		fmt.Fprintf(w, " (pooled compressors and inflaters for %d cores)", max(in.Cores, 1))
 	}
+	if in.Cluster {
+		fmt.Fprintf(w, " + cluster bus %s (%d publishes in flight x (%s + 200 B) + live-feed buffer %s + %d fetches x %d x %s + %d queued resumes x 200 B)",
+			FmtBytes(float64(in.BusBytes())), in.BusInflight, FmtBytes(float64(in.MaxMessage)), FmtBytes(float64(in.BusPending)),
+			in.BusFetches, in.MaxReplay+1, FmtBytes(float64(in.MaxMessage)), in.BusFetchQ)
+	}
 	if in.PerIP && in.ClientIPs > 0 {
 		fmt.Fprintf(w, " + %d client addresses x %d B (per-address table)", in.ClientIPs, PerIPBytes)
 	}

@@ -18,7 +18,7 @@ func NewHist() *hdr.Histogram { return hdr.New(1, HistMaxMicros, 3) }
 
 // Cmd is a parent-to-worker request.
 type Cmd struct {
-	Op string `json:"op"` // dial | token | stats | pub | drop | cut | tail | rechist | hist | swaphist | reset | closeall | send | exit
+	Op string `json:"op"` // dial | token | stats | pub | drop | cut | tail | rechist | hist | swaphist | reset | closeall | send | failover | exit
 
 	// dial: open N connections to Addr (host:port) from LAddr at Rate/s.
 	Addr  string `json:"addr,omitempty"`
@@ -46,6 +46,20 @@ type Cmd struct {
 	// "rechist" returns the cut-to-caught-up histogram.
 	Resume bool   `json:"resume,omitempty"`
 	Final  uint64 `json:"final,omitempty"`
+	// Cluster (bench cluster): Own, if set, makes every connection also
+	// subscribe to a channel of its own, Own + its index. Seq makes resume
+	// subscribers count lost and repeated publications by the sequence the
+	// data carries, not by offset (a cluster's offsets are not contiguous),
+	// and "tail" compare Final with that sequence. SeqBase is the first
+	// sequence of a "pub" (and, for "reset", of the per-publish arrays).
+	Own     string `json:"own,omitempty"`
+	Seq     bool   `json:"seq,omitempty"`
+	SeqBase int    `json:"seq_base,omitempty"`
+	// failover: from now on a resume subscriber that the server closes is
+	// replaced by a connection to Failover[i] (FailoverN[i] of them, in
+	// turn), which resumes with since like a cut one.
+	Failover  []string `json:"failover,omitempty"`
+	FailoverN []int    `json:"failover_n,omitempty"`
 
 	// token: from now on, every connection this worker dials sends a token
 	// of its own in its upgrade request (Authorization: Bearer).
@@ -126,6 +140,7 @@ type WStats struct {
 	CaughtUp     int64 `json:"caught_up,omitempty"`     // recovered ones that reached their ack's offset
 	Behind       int64 `json:"behind,omitempty"`        // tail: subscribers short of Final
 	Missing      int64 `json:"missing,omitempty"`       // tail: offsets they lack
+	Failovers    int64 `json:"failovers,omitempty"`     // subscribers closed by the server and redialled elsewhere
 	// floor server
 	Accepted int64   `json:"accepted,omitempty"`
 	Sent     int64   `json:"sent,omitempty"`
@@ -171,6 +186,7 @@ func (s *WStats) add(o *WStats) {
 	s.CaughtUp += o.CaughtUp
 	s.Behind += o.Behind
 	s.Missing += o.Missing
+	s.Failovers += o.Failovers
 	s.Accepted += o.Accepted
 	s.Sent += o.Sent
 	s.SendErr += o.SendErr

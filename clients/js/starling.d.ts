@@ -64,7 +64,7 @@ export type State = 'connecting' | 'connected' | 'disconnected' | 'closed';
 
 export declare class StarlingError extends Error {
   /** The server's err code (400, 403, 422, 429, ...), the close code (4401, 4403), or a client-side string. */
-  code: number | 'bad_channel' | 'subscribed' | 'closed' | 'queue_full' | 'conn_lost' | 'token' | 'socket' | 'gap';
+  code: number | 'bad_channel' | 'subscribed' | 'closed' | 'queue_full' | 'conn_lost' | 'token' | 'socket';
   channel?: string;
 }
 

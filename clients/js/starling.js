@@ -456,9 +456,9 @@ export class StarlingClient {
       sub.dups++; // already delivered: dropped
       return;
     }
-    if (sub.last !== null && m.off !== sub.last + 1) {
-      this._emit('error', { channel: sub.channel, error: new StarlingError('gap', `starling: ${sub.channel}: offsets ${sub.last + 1}..${m.off - 1} missing`, sub.channel) });
-    }
+    // Offsets only increase: a cluster's skip (its bus's sequence is shared
+    // by every channel), so a jump is no gap; the server announces a loss
+    // with recovered:false.
     sub.last = m.off;
     try {
       sub.onMessage({ channel: m.ch, offset: m.off, data: m.data });

@@ -2,17 +2,14 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -22,8 +19,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/starling-ws/starling/server"
 )
 
 // writeFile writes a temporary file and returns its path.
@@ -116,53 +111,25 @@ func (s *syncBuf) String() string {
 }
 
 // startServeAPI runs serve with the API on a loopback port and extra
-// flags; it returns the API's address, the log and the serve's stop.
-func startServeAPI(t *testing.T, key string, extra ...string) (addr string, logs *syncBuf, stop func() error) {
+// flags; it returns the API's address and the running serve.
+func startServeAPI(t *testing.T, key string, extra ...string) (string, *running) {
 	t.Helper()
 	keys := writeFile(t, "keys", []byte(key+"\n"))
-	args := append([]string{"-addr", "127.0.0.1:0", "-admin-addr", "", "-api-addr", "127.0.0.1:0", "-api-key-file", keys, "-drain-timeout", "2s"}, extra...)
-	cfg, err := parseServe(args)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs = &syncBuf{}
-	log := slog.New(slog.NewTextHandler(logs, nil))
-	cfg.server.Logger, cfg.engine.Logger = log, log
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan *server.Server, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, log, ready) }()
-	stop = func() error {
-		cancel()
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(10 * time.Second):
-			return errors.New("serve did not stop")
-		}
-	}
-	select {
-	case <-ready:
-	case err := <-done:
-		cancel()
-		t.Fatalf("serve: %v", err)
-	case <-time.After(10 * time.Second):
-		cancel()
-		t.Fatal("serve did not start")
-	}
-	m := regexp.MustCompile(`msg="api listening" addr=(\S+)`).FindStringSubmatch(logs.String())
+	r := runServe(t, append([]string{"-addr", "127.0.0.1:0", "-admin-addr", "", "-api-addr", "127.0.0.1:0", "-api-key-file", keys, "-drain-timeout", "2s"}, extra...)...)
+	m := regexp.MustCompile(`msg="api listening" addr=(\S+)`).FindStringSubmatch(r.logs.String())
 	if m == nil {
-		stop()
-		t.Fatalf("no api listening line:\n%s", logs)
+		r.stop(t)
+		t.Fatalf("no api listening line:\n%s", r.logs)
 	}
-	return m[1], logs, stop
+	return m[1], r
 }
 
 // serve starts the API after the server, answers on it, and stops it when
 // the drain begins; a server without a token key says it runs open, once.
 func TestServeAPILifecycle(t *testing.T) {
 	key := strings.Repeat("k", 32)
-	addr, logs, stop := startServeAPI(t, key)
+	addr, r := startServeAPI(t, key)
+	logs := r.logs
 	m := []string{"", addr}
 	url := "http://" + m[1] + "/api/info"
 	get := func(k string) (int, error) {
@@ -184,9 +151,7 @@ func TestServeAPILifecycle(t *testing.T) {
 	if n := strings.Count(logs.String(), "running open"); n != 1 {
 		t.Fatalf("the open-server WARN line appears %d times:\n%s", n, logs)
 	}
-	if err := stop(); err != nil {
-		t.Fatalf("serve: %v", err)
-	}
+	r.stop(t)
 	if _, err := net.DialTimeout("tcp", m[1], time.Second); err == nil {
 		t.Fatal("the API still accepts after the drain")
 	}
@@ -197,8 +162,8 @@ func TestServeAPILifecycle(t *testing.T) {
 // until one of them closes, then is served.
 func TestServeAPIMaxConns(t *testing.T) {
 	key := strings.Repeat("k", 32)
-	addr, _, stop := startServeAPI(t, key, "-api-max-conns", "2")
-	defer stop()
+	addr, r := startServeAPI(t, key, "-api-max-conns", "2")
+	defer r.stop(t)
 	var idle []net.Conn
 	for range 2 {
 		c, err := net.Dial("tcp", addr)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/starling-ws/starling/api"
+	"github.com/starling-ws/starling/cluster"
 	"github.com/starling-ws/starling/frame"
 	"github.com/starling-ws/starling/metrics"
 	"github.com/starling-ws/starling/poller"
@@ -35,6 +36,7 @@ type serveConfig struct {
 	adminAddr string
 	pprof     bool
 	gate      gateFlags
+	cluster   clusterFlags
 }
 
 func serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -75,6 +77,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.DurationVar(&s.AuthTimeout, "auth-timeout", s.AuthTimeout, "with a token key: time from the upgrade to an auth op when the request carried no token (4401 beyond)")
 	c.gate.register(fs)
 	registerCompress(fs, s)
+	c.cluster.register(fs, s)
 	return c
 }
 
@@ -122,6 +125,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.pprof && c.adminAddr == "" {
 		return fmt.Errorf("-pprof needs the admin listener (-admin-addr is \"\")")
+	}
+	if err := c.cluster.load(c); err != nil {
+		return err
 	}
 	if err := c.server.Validate(); err != nil {
 		return err
@@ -199,7 +205,14 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<-
 	if err != nil {
 		return err
 	}
+	bus, err := joinCluster(cfg, srv, met, log)
+	if err != nil {
+		return err
+	}
 	if err := srv.Start(); err != nil {
+		if bus != nil {
+			bus.Close()
+		}
 		return err
 	}
 	met.Attach(srv)
@@ -235,12 +248,48 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<-
 		}
 	}
 	_ = srv.Drain(dctx)
+	if bus != nil {
+		// The clients are gone: wait for the acks of publishes still in
+		// flight (within what is left of the drain time), then stop the
+		// bus before the hub it delivers to.
+		if berr := bus.Drain(dctx); berr != nil {
+			log.Warn("cluster bus drain", "err", berr)
+		}
+		bus.Close()
+	}
 	err = srv.Close()
 	if aerr := admin.Close(); aerr != nil {
 		log.Warn("admin listener close", "err", aerr)
 	}
 	log.Info("stopped")
 	return err
+}
+
+// joinCluster connects the bus with -nats (nil without) with srv as its
+// Sink (srv.JoinCluster). It does not wait for NATS: the node serves
+// its own clients meanwhile and /readyz says why it is not ready.
+func joinCluster(cfg *serveConfig, srv *server.Server, met *metrics.Metrics, log *slog.Logger) (*cluster.Bus, error) {
+	f := &cfg.cluster
+	if f.url == "" {
+		return nil, nil
+	}
+	cc := f.config(f.url, "starling "+cfg.engine.Addr)
+	cc.HistorySize, cc.HistoryTTL = cfg.server.HistorySize, cfg.server.HistoryTTL
+	cc.MaxInflight = cfg.server.BusMaxInflight
+	cc.OnEpoch, cc.OnPublish = srv.Hub().SetEpoch, met.ObserveBusPublish
+	var bus *cluster.Bus
+	if err := srv.JoinCluster(func(sink cluster.Sink) (*cluster.Bus, error) {
+		b, err := cluster.Connect(cc, sink, log)
+		bus = b
+		return b, err
+	}); err != nil {
+		if bus != nil {
+			bus.Close()
+		}
+		return nil, fmt.Errorf("-nats: %w", err)
+	}
+	log.Info("cluster: joining", "nats", f.url, "stream", cc.Stream, "prefix", cc.Prefix, "storage", cc.Storage.String())
+	return bus, nil
 }
 
 // serveAPI starts the HTTP API on -api-addr (nil without it). The

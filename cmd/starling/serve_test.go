@@ -56,6 +56,25 @@ var badServeValues = map[string][]string{
 	// permessage-deflate
 	"compress":     {"=maybe"},
 	"compress-min": {"-1", "x", "1MiB"}, // 1MiB: above -max-message
+	// The cluster bus's (-nats with -history-size 0: TestClusterFlags).
+	"nats":                 {"127.0.0.1:4222", "nats"},
+	"nats-creds":           {"/nonexistent/x.creds"},
+	"nats-token":           {"token-without-nats"},
+	"nats-prefix":          {"", "a..b", "a.*", "has space", ".lead"},
+	"nats-stream":          {"", "A.B", "A*", "has space"},
+	"nats-storage":         {"disk", ""},
+	"nats-replicas":        {"0", "6", "x"},
+	"nats-history-memory":  {"1KiB", "x"},
+	"nats-publish-timeout": {"0s", "2m"},
+	"nats-max-inflight":    {"0", "2000000"},
+	"nats-pending-msgs":    {"0", "100000000"},
+	"nats-pending-bytes":   {"1KiB", "100GiB", "x"},
+	"nats-max-catchup":     {"0", "-1"},
+	"nats-fetch-timeout":   {"1ms", "2m"},
+	"nats-max-fetches":     {"0", "5000"},
+	"nats-fetch-queue":     {"-1", "2000000"},
+	"nats-reconnect-wait":  {"0s", "2m"},
+	"nats-ping-interval":   {"10ms", "2h"},
 }
 
 // Every bad flag value is refused with an error that names the flag, and
