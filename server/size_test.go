@@ -29,21 +29,41 @@ func TestSessionSize(t *testing.T) {
 			t.Errorf("a %d-byte object takes %d bytes", sz, got)
 		}
 	}
+	// The measure tells classes apart: one byte more is the 160-byte class.
+	if got := allocClass(t, 145); got != 160 {
+		t.Errorf("a 145-byte object measured %d bytes, want 160", got)
+	}
 }
 
 // allocClass measures the bytes the allocator gives an object of size n
-// (its size class): TotalAlloc over many allocations, kept alive.
+// (its size class): the most common distance between consecutive objects
+// of many allocated in a row, which fill spans back to back. Other
+// goroutines allocating meanwhile (a previous test's server shutting down)
+// only add outliers; TotalAlloc divided by a count would count their bytes.
 func allocClass(t *testing.T, n int) int {
 	t.Helper()
 	const count = 4096
 	keep := make([]*byte, count)
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
 	for i := range keep {
 		b := make([]byte, n)
 		keep[i] = &b[0]
 	}
-	runtime.ReadMemStats(&after)
+	seen := map[uintptr]int{}
+	for i := 1; i < count; i++ {
+		d := uintptr(unsafe.Pointer(keep[i])) - uintptr(unsafe.Pointer(keep[i-1]))
+		if d > 0 && d <= uintptr(4*n) {
+			seen[d]++
+		}
+	}
 	runtime.KeepAlive(keep)
-	return int((after.TotalAlloc - before.TotalAlloc) / count)
+	best, most := 0, 0
+	for d, c := range seen {
+		if c > most {
+			best, most = int(d), c
+		}
+	}
+	if most < count/2 {
+		t.Fatalf("no stride between %d-byte objects is common: %v", n, seen)
+	}
+	return best
 }
