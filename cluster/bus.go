@@ -399,8 +399,9 @@ func (b *Bus) onAsyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
 }
 
 // Drain stops taking publishes (they fail with ErrUnavailable) and waits,
-// within ctx, for the acks of those in flight, so that every client whose
-// publish was taken gets its answer before its connection closes.
+// within ctx, for the acks of those in flight. The server has already
+// answered its clients' publishes before their 1001 (Server.Drain stops
+// taking them first); this is for any left, e.g. when that wait ran out.
 func (b *Bus) Drain(ctx context.Context) error {
 	b.closing.Store(true)
 	select {

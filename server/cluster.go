@@ -49,7 +49,8 @@ type clusterSide struct {
 	bus *cluster.Bus
 
 	pubq     chan *busPub
-	inflight atomic.Int64 // busPubs taken and not yet answered
+	inflight atomic.Int64  // busPubs taken and not yet answered
+	acked    atomic.Uint64 // the highest offset a publish was acked with
 
 	fetchq   chan *fetchReq
 	fmu      sync.Mutex // leaf: guards fetching (map operations only)

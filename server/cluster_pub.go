@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -48,6 +50,11 @@ func (c *clusterSide) take(ss *session, fd int, ch, data []byte, enc frame.Enc, 
 	if code, msg := s.checkPub(data, enc); code != 0 {
 		return nil, code, msg
 	}
+	if s.draining.Load() {
+		// drainPubs waits for what was taken; nothing new may start, or
+		// its ack could arrive after this connection's 1001.
+		return nil, CodeUnavailable, "draining: publish on another node"
+	}
 	// The fan-out queue bound, as a local publish: this node's queues for
 	// the channel stand for the cluster's (every node fans every
 	// publication out).
@@ -94,10 +101,15 @@ func (c *clusterSide) publisher() {
 // goroutine) or by the publisher when the bus refused it at once.
 func (p *busPub) finish(off uint64, err error) {
 	c := p.c
-	c.inflight.Add(-1)
 	if err != nil {
 		c.st.pubFailed.Add(1)
+	} else {
+		for a := c.acked.Load(); off > a && !c.acked.CompareAndSwap(a, off); a = c.acked.Load() {
+		}
 	}
+	// The answer is written before inflight falls, so that drainPubs,
+	// once inflight is 0, knows every taken publish has been answered.
+	defer c.inflight.Add(-1)
 	if p.res != nil {
 		p.res <- pubResult{off, err}
 		return
@@ -115,6 +127,27 @@ func (p *busPub) finish(off uint64, err error) {
 		return
 	}
 	ss.reply(frame.AppendPubAck(buf[:0], p.enc, p.id, off))
+}
+
+// drainPubs is the cluster part of a drain, before any 1001: publishes
+// are refused from now on (take checks s.draining), the ones taken are
+// answered (so no client loses an ack to its close frame), and this node
+// has delivered up to the highest offset it acked, so that the fan-out
+// barrier after it (FlushContext) covers every acked publication.
+func (c *clusterSide) drainPubs(ctx context.Context) error {
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for c.inflight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d publishes still waiting for the bus: %w", c.inflight.Load(), ctx.Err())
+		case <-t.C:
+		}
+	}
+	if a := c.acked.Load(); a > 0 && !c.bus.WaitDelivered(ctx, c.bus.Epoch(), a) {
+		return fmt.Errorf("delivered up to %d of acked %d: %w", c.bus.Delivered(), a, context.Cause(ctx))
+	}
+	return nil
 }
 
 // unavailableMsg is the err 503 text for a bus failure (bounded: a reply

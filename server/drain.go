@@ -18,6 +18,15 @@ func (s *Server) Drain(ctx context.Context) error {
 	if err := s.eng.StopAccepting(); err != nil {
 		s.log.Warn("drain: stop accepting", "err", err)
 	}
+	// On a cluster node a publish is acked by the bus and reaches the
+	// hub later, through Deliver: first every taken publish is answered
+	// and delivered here (refusing new ones), so that the barrier below
+	// covers them too.
+	if s.cl != nil {
+		if err := s.cl.drainPubs(ctx); err != nil {
+			s.log.Warn("drain: cluster publishes", "err", err)
+		}
+	}
 	// Every publish acknowledged before now is written to its subscribers
 	// before any of them gets its 1001 (issue 14): wait for the shards to
 	// pass a barrier queued behind those publishes, within the deadline.

@@ -249,9 +249,10 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, ready chan<-
 	}
 	_ = srv.Drain(dctx)
 	if bus != nil {
-		// The clients are gone: wait for the acks of publishes still in
-		// flight (within what is left of the drain time), then stop the
-		// bus before the hub it delivers to.
+		// The clients are gone (their publishes were answered before
+		// their 1001, in srv.Drain): wait for any ack still in flight
+		// (within what is left of the drain time), then stop the bus
+		// before the hub it delivers to.
 		if berr := bus.Drain(dctx); berr != nil {
 			log.Warn("cluster bus drain", "err", berr)
 		}
