@@ -42,7 +42,7 @@ type serveConfig struct {
 func serveFlags(fs *flag.FlagSet) *serveConfig {
 	c := &serveConfig{server: server.Defaults()}
 	// 64 KiB (the kernel makes it 128): no slower than the kernel's own
-	// autotuning for small-message fan-out (docs/benchmarks.md, -sndbuf),
+	// autotuning for small-message fan-out (docs/benchmarks.md#send-buffer),
 	// and a slow connection pins 128 KiB of kernel memory, not 4 MiB.
 	c.engine.SendBuffer = defaultSendBuffer
 	s := &c.server
