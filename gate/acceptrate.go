@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -18,21 +18,26 @@ const DefaultMaxRetryAfter = 60
 // per handshake before any per-connection state is built. Established
 // connections never pass through it.
 //
-// A refusal carries a Retry-After in whole seconds, drawn uniformly from
-// 1..W, fresh for every response. W grows with the refusals of the current
-// second: W = clamp(ceil(k / rate), 2, maxRetry) for the k-th refusal of
-// that second. The k refused so far are thus spread over a window the
-// accept rate could drain; a fixed value would send a whole storm back in
-// the same second, to be refused again together.
+// A refusal carries a Retry-After in whole seconds chosen from a calendar
+// of the seconds ahead: each second takes at most the accept rate's worth
+// of refused clients, and a refusal is told to come back in the first
+// second with room or the one after it (drawn at random per response, so
+// that values stay jittered). A storm is thus booked over the seconds the
+// bucket needs to take it, and the clients come back when it has room for
+// them: a window sized only by the current second's refusals sent those
+// refused in a later, quieter second back early, into the first wave's
+// tail, to be refused again (6.6 refusals per client for 10,000 at 200/s;
+// docs/benchmarks.md#admission-storm--m). Clients that ignore Retry-After
+// only cost their own refusals: the bucket, not the calendar, admits.
 type AcceptRate struct {
 	lim      *rate.Limiter
 	perSec   float64
 	maxRetry int
-	// win is the Unix second the refused count belongs to. The reset on a
-	// new second is a CAS then a store, so a refusal racing it may be
-	// lost from the count: W is a spreading heuristic, not an account.
-	win     atomic.Int64
-	refused atomic.Int64
+
+	mu     sync.Mutex // leaf; refusals only
+	cap    int32      // returns booked per second at most
+	booked []int32    // ring by Unix second: returns booked for it
+	second []int64    // the Unix second each slot of booked is for
 }
 
 // NewAcceptRate admits perSec handshakes a second on average with bursts
@@ -46,7 +51,12 @@ func NewAcceptRate(perSec float64, burst, maxRetry int) (*AcceptRate, error) {
 	case maxRetry < 2:
 		return nil, fmt.Errorf("max Retry-After must be >= 2 s, got %d", maxRetry)
 	}
-	return &AcceptRate{lim: rate.NewLimiter(rate.Limit(perSec), burst), perSec: perSec, maxRetry: maxRetry}, nil
+	return &AcceptRate{
+		lim: rate.NewLimiter(rate.Limit(perSec), burst), perSec: perSec, maxRetry: maxRetry,
+		cap:    int32(min(max(perSec, 1), math.MaxInt32)),
+		booked: make([]int32, maxRetry+1),
+		second: make([]int64, maxRetry+1),
+	}, nil
 }
 
 // Admit takes a token at now. It returns 0 when the handshake may
@@ -56,12 +66,36 @@ func (a *AcceptRate) Admit(now time.Time) (retryAfter int) {
 	if a == nil || a.lim.AllowN(now, 1) {
 		return 0
 	}
-	sec := now.Unix()
-	if w := a.win.Load(); w != sec && a.win.CompareAndSwap(w, sec) {
-		a.refused.Store(0)
+	return a.book(now.Unix())
+}
+
+// book picks the second (1..maxRetry ahead of now) a refused client comes
+// back in and counts it there.
+func (a *AcceptRate) book(now int64) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	first, second := 0, 0 // the first two seconds ahead with room
+	for d := 1; d <= a.maxRetry && second == 0; d++ {
+		i := (now + int64(d)) % int64(len(a.booked))
+		if a.second[i] != now+int64(d) {
+			a.second[i], a.booked[i] = now+int64(d), 0
+		}
+		if a.booked[i] < a.cap {
+			if first == 0 {
+				first = d
+			} else {
+				second = d
+			}
+		}
 	}
-	k := a.refused.Add(1)
-	// Clamped as a float: k/perSec may exceed any int for a tiny rate.
-	w := min(max(math.Ceil(float64(k)/a.perSec), 2), float64(a.maxRetry))
-	return 1 + rand.IntN(int(w))
+	d := first
+	switch {
+	case first == 0:
+		// Booked full for maxRetry seconds: spread the overflow evenly.
+		return 1 + rand.IntN(a.maxRetry)
+	case second != 0 && rand.IntN(2) == 1:
+		d = second
+	}
+	a.booked[(now+int64(d))%int64(len(a.booked))]++
+	return d
 }
