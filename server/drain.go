@@ -22,10 +22,17 @@ func (s *Server) Drain(ctx context.Context) error {
 	// hub later, through Deliver: first every taken publish is answered
 	// and delivered here (refusing new ones), so that the barrier below
 	// covers them too.
+	// Within a quarter of the drain time: with the bus down, what it acked
+	// may never come back, and the 1001s still need their spread.
 	if s.cl != nil {
-		if err := s.cl.drainPubs(ctx); err != nil {
+		pctx, cancel := ctx, context.CancelFunc(func() {})
+		if dl, ok := ctx.Deadline(); ok {
+			pctx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/4))
+		}
+		if err := s.cl.drainPubs(pctx); err != nil {
 			s.log.Warn("drain: cluster publishes", "err", err)
 		}
+		cancel()
 	}
 	// Every publish acknowledged before now is written to its subscribers
 	// before any of them gets its 1001 (issue 14): wait for the shards to
