@@ -109,11 +109,11 @@ func readClaims(p []byte, c *claims, l *claimLists) bool {
 		var ok bool
 		switch k {
 		case claimExp:
-			ok = c.Exp.parse(val)
+			ok = c.Exp.parse(val) == nil
 		case claimNbf:
-			ok = c.Nbf.parse(val)
+			ok = c.Nbf.parse(val) == nil
 		case claimIat:
-			ok = c.Iat.parse(val)
+			ok = c.Iat.parse(val) == nil
 		case claimIss:
 			c.Iss, ok = stringOrNull(val)
 		case claimSub:

@@ -47,6 +47,8 @@ var fastSeeds = []string{
 	`{"exp":1700003600,"iss":"iss","aud":"aud","ch":[]}`,
 	`{"exp":"1700003600","iss":"iss","aud":"aud"}`,
 	`{"exp":1e400,"iss":"iss","aud":"aud"}`,
+	`{"exp":9007199254740992,"iss":"iss","aud":"aud"}`,
+	`{"exp":1700003600,"nbf":1e19,"iat":-9007199254740994,"iss":"iss","aud":"aud"}`,
 	`{"exp":1699999990,"iss":"iss","aud":"aud"}`,
 	`{"exp":1700003600,"nbf":1700000006,"iss":"iss","aud":"aud"}`,
 	`{"exp":1700003600,"iss":"other","aud":"aud"}`,

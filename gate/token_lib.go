@@ -70,31 +70,43 @@ type numericDate struct {
 // as the library reports it).
 var errNotNumber = errors.New("date claim is not a number")
 
+// errDateRange: a date claim beyond ±maxDate seconds (TokenBadClaims).
+var errDateRange = errors.New("date claim beyond 2^53 seconds")
+
+// maxDate bounds a date claim's magnitude in seconds: every integer up to
+// it is exact in a float64, and it is far inside what int64(sec),
+// time.Unix (which adds the seconds to year 1) and a grant's exp+leeway
+// hold. Beyond it int64 of the float is the platform's choice (amd64
+// gives math.MinInt64 for 1e19, arm64 math.MaxInt64) and time.Unix wraps:
+// nbf 1e19 read as the distant past.
+const maxDate = 1 << 53
+
 func (n *numericDate) UnmarshalJSON(b []byte) error {
-	if !n.parse(b) {
-		return errNotNumber
-	}
-	return nil
+	return n.parse(b)
 }
 
-// parse reads a JSON number literal or null (absent); false for anything
-// else, or a number out of float64's range.
-func (n *numericDate) parse(b []byte) bool {
+// parse reads a JSON number literal or null (absent): errNotNumber for
+// anything else, errDateRange for a number beyond ±maxDate (or float64).
+// The fast path declines on either, so the library path names it.
+func (n *numericDate) parse(b []byte) error {
 	if string(b) == "null" {
 		*n = numericDate{}
-		return true
+		return nil
 	}
 	if len(b) == 0 || (b[0] != '-' && (b[0] < '0' || b[0] > '9')) {
-		return false
+		return errNotNumber
 	}
 	f, err := strconv.ParseFloat(unsafe.String(&b[0], len(b)), 64)
-	if err != nil {
-		return false
+	switch {
+	case err != nil && !math.IsInf(f, 0):
+		return errNotNumber
+	case err != nil || math.Abs(f) > maxDate:
+		return errDateRange
 	}
 	sec, frac := math.Modf(f)
 	n.d = jwt.NumericDate{Time: time.Unix(int64(sec), int64(frac*1e9)).Truncate(jwt.TimePrecision)}
 	n.set = true
-	return true
+	return nil
 }
 
 func (n *numericDate) get() *jwt.NumericDate {
@@ -139,8 +151,8 @@ func classify(err error, c *claims) TokenError {
 	switch {
 	case errors.Is(err, errAlg), errors.Is(err, jwt.ErrTokenUnverifiable):
 		return TokenAlgorithm // unknown, missing, "none", or not allowed by the keys
-	case errors.As(err, &typeErr):
-		return TokenBadClaims // well-formed JSON, a claim of the wrong type
+	case errors.As(err, &typeErr), errors.Is(err, errDateRange):
+		return TokenBadClaims // well-formed JSON, a claim of the wrong type or a date out of range
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return TokenMalformed
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):

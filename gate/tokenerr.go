@@ -17,7 +17,7 @@ const (
 	TokenIssuer                            // iss differs from the configured issuer
 	TokenAudience                          // aud lacks the configured audience
 	TokenMissingExp                        // no exp claim
-	TokenBadClaims                         // a claim of the wrong type, or an invalid ch pattern
+	TokenBadClaims                         // a claim of the wrong type, a date beyond ±2^53 s, or an invalid ch pattern
 )
 
 var tokenText = [...]string{
