@@ -20,7 +20,7 @@ const DefaultMaxRetryAfter = 60
 //
 // A refusal carries a Retry-After in whole seconds chosen from a calendar
 // of the seconds ahead: each second takes at most the accept rate's worth
-// of refused clients, and a refusal is told to come back in the first
+// of refused clients (rounded down, at least one), and a refusal is told to come back in the first
 // second with room or the one after it (drawn at random per response, so
 // that values stay jittered). A storm is thus booked over the seconds the
 // bucket needs to take it, and the clients come back when it has room for
@@ -35,7 +35,7 @@ type AcceptRate struct {
 	maxRetry int
 
 	mu     sync.Mutex // leaf; refusals only
-	cap    int32      // returns booked per second at most
+	cap    int32      // returns booked per second at most: the rate, rounded down, at least 1
 	booked []int32    // ring by Unix second: returns booked for it
 	second []int64    // the Unix second each slot of booked is for
 }
@@ -48,8 +48,9 @@ func NewAcceptRate(perSec float64, burst, maxRetry int) (*AcceptRate, error) {
 		return nil, fmt.Errorf("-accept-rate must be > 0, got %v", perSec)
 	case burst < 1:
 		return nil, fmt.Errorf("-accept-burst must be >= 1, got %d", burst)
-	case maxRetry < 2:
-		return nil, fmt.Errorf("max Retry-After must be >= 2 s, got %d", maxRetry)
+	case maxRetry < 2 || maxRetry > 3600:
+		// The calendar is a ring of maxRetry+1 seconds scanned per refusal.
+		return nil, fmt.Errorf("max Retry-After must be in [2, 3600] s, got %d", maxRetry)
 	}
 	return &AcceptRate{
 		lim: rate.NewLimiter(rate.Limit(perSec), burst), perSec: perSec, maxRetry: maxRetry,
@@ -76,7 +77,7 @@ func (a *AcceptRate) book(now int64) int {
 	defer a.mu.Unlock()
 	first, second := 0, 0 // the first two seconds ahead with room
 	for d := 1; d <= a.maxRetry && second == 0; d++ {
-		i := (now + int64(d)) % int64(len(a.booked))
+		i := a.slot(now + int64(d))
 		if a.second[i] != now+int64(d) {
 			a.second[i], a.booked[i] = now+int64(d), 0
 		}
@@ -96,6 +97,10 @@ func (a *AcceptRate) book(now int64) int {
 	case second != 0 && rand.IntN(2) == 1:
 		d = second
 	}
-	a.booked[(now+int64(d))%int64(len(a.booked))]++
+	a.booked[a.slot(now+int64(d))]++
 	return d
 }
+
+// slot is second's place in the ring; unsigned, so that a clock before
+// 1970 (an injected one) cannot index below 0.
+func (a *AcceptRate) slot(second int64) uint64 { return uint64(second) % uint64(len(a.booked)) }

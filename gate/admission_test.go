@@ -155,6 +155,16 @@ func TestAcceptRate(t *testing.T) {
 	if ra := b.Admit(now); ra > 2 {
 		t.Fatalf("new second: %d", ra)
 	}
+	// A clock before 1970 (an injected one) books like any other.
+	d, _ := NewAcceptRate(1, 1, DefaultMaxRetryAfter)
+	past := time.Unix(-1e9, 0)
+	d.Admit(past)
+	if ra := d.Admit(past); ra < 1 || ra > 2 {
+		t.Fatalf("before 1970: Retry-After %d", ra)
+	}
+	if _, err := NewAcceptRate(1, 1, 3601); err == nil {
+		t.Fatal("max Retry-After 3601 accepted")
+	}
 	var off *AcceptRate
 	if off.Admit(now) != 0 {
 		t.Fatal("nil AcceptRate admits")

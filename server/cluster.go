@@ -49,8 +49,11 @@ type clusterSide struct {
 	bus *cluster.Bus
 
 	pubq     chan *busPub
-	inflight atomic.Int64  // busPubs taken and not yet answered
-	acked    atomic.Uint64 // the highest offset a publish was acked with
+	inflight atomic.Int64 // busPubs taken and not yet answered
+
+	amu      sync.Mutex // leaf: the highest acked offset, for a drain
+	ackEpoch uint32
+	ackOff   uint64
 
 	fetchq   chan *fetchReq
 	fmu      sync.Mutex // leaf: guards fetching (map operations only)

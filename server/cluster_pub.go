@@ -50,11 +50,6 @@ func (c *clusterSide) take(ss *session, fd int, ch, data []byte, enc frame.Enc, 
 	if code, msg := s.checkPub(data, enc); code != 0 {
 		return nil, code, msg
 	}
-	if s.draining.Load() {
-		// drainPubs waits for what was taken; nothing new may start, or
-		// its ack could arrive after this connection's 1001.
-		return nil, CodeUnavailable, "draining: publish on another node"
-	}
 	// The fan-out queue bound, as a local publish: this node's queues for
 	// the channel stand for the cluster's (every node fans every
 	// publication out).
@@ -65,8 +60,15 @@ func (c *clusterSide) take(ss *session, fd int, ch, data []byte, enc frame.Enc, 
 		code, msg := hubErr(err)
 		return nil, code, msg
 	}
-	if c.inflight.Add(1) > int64(s.cfg.BusMaxInflight) {
+	// Reserve, then look at draining: drainPubs sets draining, then waits
+	// for inflight to reach 0, so either it sees this reservation or this
+	// sees draining (atomics are sequentially consistent). Nothing may
+	// start once it drains, or its ack could come after the 1001.
+	if c.inflight.Add(1) > int64(s.cfg.BusMaxInflight) || s.draining.Load() {
 		c.inflight.Add(-1)
+		if s.draining.Load() {
+			return nil, CodeUnavailable, "draining: publish on another node"
+		}
 		c.st.pubBusy.Add(1)
 		return nil, CodeUnavailable, "cluster bus busy: -nats-max-inflight publishes waiting for the bus, retry"
 	}
@@ -104,8 +106,7 @@ func (p *busPub) finish(off uint64, err error) {
 	if err != nil {
 		c.st.pubFailed.Add(1)
 	} else {
-		for a := c.acked.Load(); off > a && !c.acked.CompareAndSwap(a, off); a = c.acked.Load() {
-		}
+		c.noteAcked(off)
 	}
 	// The answer is written before inflight falls, so that drainPubs,
 	// once inflight is 0, knows every taken publish has been answered.
@@ -144,10 +145,26 @@ func (c *clusterSide) drainPubs(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
-	if a := c.acked.Load(); a > 0 && !c.bus.WaitDelivered(ctx, c.bus.Epoch(), a) {
+	c.amu.Lock()
+	epoch, a := c.ackEpoch, c.ackOff
+	c.amu.Unlock()
+	if a > 0 && !c.bus.WaitDelivered(ctx, epoch, a) {
 		return fmt.Errorf("delivered up to %d of acked %d: %w", c.bus.Delivered(), a, context.Cause(ctx))
 	}
 	return nil
+}
+
+// noteAcked keeps the highest offset acked in the stream's current epoch
+// (a stream created again numbers from 1: an older maximum would never be
+// delivered).
+func (c *clusterSide) noteAcked(off uint64) {
+	e := c.bus.Epoch()
+	c.amu.Lock()
+	if e != c.ackEpoch {
+		c.ackEpoch, c.ackOff = e, 0
+	}
+	c.ackOff = max(c.ackOff, off)
+	c.amu.Unlock()
 }
 
 // unavailableMsg is the err 503 text for a bus failure (bounded: a reply
